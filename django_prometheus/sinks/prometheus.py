@@ -18,7 +18,6 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from prometheus_client.metrics_core import Metric
 
 from django_prometheus.config import PrometheusConfig, get_config
-from django_prometheus.safety import instrumentation_failed
 from django_prometheus.sinks.protocols import CacheGetOutcome, Component, Transport
 from django_prometheus.sinks.recorders import Record, counter_inc, histogram_observe
 from django_prometheus.utils import PowersOf
@@ -460,10 +459,7 @@ class PrometheusMigrationSink:
     def collect(self) -> Iterator[Metric]:
         refresher = self.refresher
         if refresher is not None:
-            try:
-                refresher()
-            except Exception as error:
-                instrumentation_failed("migrations", error)
+            refresher()  # never raises: migrations installs a refresher that reports its own errors
         yield from self.applied.collect()
         yield from self.unapplied.collect()
 
@@ -545,6 +541,10 @@ class PrometheusSinks:
     @property
     def migrations(self) -> PrometheusMigrationSink:
         return self._domain("migrations", lambda: PrometheusMigrationSink(self._family))
+
+    @property
+    def migration(self) -> PrometheusMigrationSink:
+        return self.migrations
 
     @property
     def errors(self) -> PrometheusErrorSink:

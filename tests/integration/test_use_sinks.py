@@ -9,6 +9,8 @@ next request after the block moves the series again.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -219,3 +221,20 @@ def test_instrumentation_failures_inside_the_block_land_in_the_fake_error_sink()
         InstrumentationFailed("instrumentation_failed", "http"),
         InstrumentationFailed("instrumentation_failed", "db"),
     ]
+
+
+def readme_testing_examples() -> str:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    blocks = readme.split("```python\n")
+    (block,) = [text.split("```")[0] for text in blocks if "def test_home_answers_200" in text]
+    return block
+
+
+@pytest.mark.django_db
+@override_settings(ROOT_URLCONF="tests.testapp.urls", MIDDLEWARE=DEFAULT_MIDDLEWARE)
+def test_the_readme_examples_pass_as_written() -> None:
+    namespace: dict[str, Any] = {}
+    exec(readme_testing_examples(), namespace)  # noqa: S102 - our own README
+    namespace["test_home_answers_200"](Client())
+    with use_sinks(FakeSinks()) as fake_sinks:
+        namespace["test_home_with_the_fixture"](Client(), fake_sinks)

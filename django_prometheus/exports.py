@@ -90,14 +90,41 @@ class Exposition:
     gzipped: bool
 
 
-@lru_cache(maxsize=64)
+# Longer Accept values are negotiated but not cached: a client must not fill the cache.
+_CACHED_HEADER_LIMIT: Final = 512
+
+
 def _negotiate(accept: str) -> tuple[_Encoder, str]:
-    # A scraper sends the same Accept on every scrape: negotiate once per value.
-    return choose_encoder(accept)
+    if len(accept) > _CACHED_HEADER_LIMIT:
+        return _negotiate_uncached(accept)
+    return _negotiate_cached(accept)
 
 
 @lru_cache(maxsize=64)
+def _negotiate_cached(accept: str) -> tuple[_Encoder, str]:
+    # A scraper sends the same Accept on every scrape: negotiate once per value.
+    return _negotiate_uncached(accept)
+
+
+def _negotiate_uncached(accept: str) -> tuple[_Encoder, str]:
+    try:
+        return choose_encoder(accept)
+    except Exception:
+        return choose_encoder("")
+
+
 def _accepts_gzip(accept_encoding: str) -> bool:
+    if len(accept_encoding) > _CACHED_HEADER_LIMIT:
+        return _parse_accepts_gzip(accept_encoding)
+    return _accepts_gzip_cached(accept_encoding)
+
+
+@lru_cache(maxsize=64)
+def _accepts_gzip_cached(accept_encoding: str) -> bool:
+    return _parse_accepts_gzip(accept_encoding)
+
+
+def _parse_accepts_gzip(accept_encoding: str) -> bool:
     for item in accept_encoding.split(","):
         coding, _, parameters = item.partition(";")
         if coding.strip().lower() != "gzip":

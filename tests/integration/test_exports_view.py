@@ -315,3 +315,36 @@ def test_the_site_cache_cannot_hand_a_scrape_to_a_refused_client(
     refused = client.get("/metrics", REMOTE_ADDR="203.0.113.9")
     assert refused.status_code == 403
     assert refused.content == b"Forbidden\n"
+
+
+MALFORMED_ACCEPT = [
+    "application/openmetrics-text; version=abc",
+    "text/plain; version=a.b",
+    "application/openmetrics-text; version=1.x",
+    "text/plain; version=",
+    ";;;",
+    "application/openmetrics-text; version=1..0",
+    "*/*; version=\u00e9",
+    "application/openmetrics-text; version=abc; " + "x" * 5000,
+]
+MALFORMED_ACCEPT_ENCODING = ["gzip; q=abc", ";;;", "gzip;" * 2000, "\u00e9"]
+
+
+@pytest.mark.parametrize("accept", MALFORMED_ACCEPT)
+@pytest.mark.usefixtures("probe")
+def test_a_malformed_accept_gets_the_text_format(client: Client, accept: str) -> None:
+    response = client.get("/metrics", HTTP_ACCEPT=accept)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+    assert probe_values(response.content.decode()) == {"a": 3.0, "b": 0.5}
+
+
+@pytest.mark.parametrize("accept_encoding", MALFORMED_ACCEPT_ENCODING)
+@pytest.mark.usefixtures("probe")
+def test_a_malformed_accept_encoding_gets_an_answer(client: Client, accept_encoding: str) -> None:
+    response = client.get("/metrics", HTTP_ACCEPT_ENCODING=accept_encoding)
+    assert response.status_code == 200
+    body = response.content
+    if response.get("Content-Encoding") == "gzip":
+        body = gzip.decompress(body)
+    assert probe_values(body.decode()) == {"a": 3.0, "b": 0.5}

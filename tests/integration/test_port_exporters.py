@@ -432,3 +432,30 @@ def test_an_empty_argv_counts_as_a_server(settings: Settings) -> None:
     settings.PROMETHEUS_METRICS_EXPORT_ADDRESS = "127.0.0.1"
     port = start_exporters_at_startup(get_config(), [], {})
     assert port == settings.PROMETHEUS_METRICS_EXPORT_PORT
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Accept": "application/openmetrics-text; version=abc"},
+        {"Accept": "text/plain; version=a.b"},
+        {"Accept": "application/openmetrics-text; version=1.x"},
+        {"Accept": ";;;"},
+        {"Accept": "*/*; version=\u00e9"},
+        {"Accept": "application/openmetrics-text; version=abc; " + "x" * 5000},
+        {"Accept-Encoding": "gzip; q=abc"},
+        {"Accept-Encoding": "gzip;" * 2000},
+    ],
+)
+@pytest.mark.usefixtures("probe", "server_argv")
+def test_a_malformed_accept_gets_an_answer_on_the_port(
+    headers: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    exporter = start_port_exporter(0, "127.0.0.1")
+    status, answered, body = fetch(f"http://127.0.0.1:{exporter.port}/metrics", headers)
+    assert status == 200
+    assert answered["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+    if answered.get("Content-Encoding") == "gzip":
+        body = gzip.decompress(body)
+    assert probe_value(body) == 7.0
+    assert "failed while recording" not in caplog.text

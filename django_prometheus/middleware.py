@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Awaitable, Callable, Sequence
+from enum import Enum
 from functools import cached_property
 from time import perf_counter
 from typing import TYPE_CHECKING, ClassVar, Final, TypedDict, TypeVar, cast
@@ -43,8 +44,10 @@ from django_prometheus.config import get_config
 from django_prometheus.decorators import is_prometheus_exempt
 from django_prometheus.families import HTTP
 from django_prometheus.safety import instrumentation_failed
+from django_prometheus.sinks.label_metric import LabelMetricSink
 from django_prometheus.sinks.prometheus import PrometheusHttpSink
 from django_prometheus.sinks.protocols import ErrorSink, HttpSink, Transport
+from django_prometheus.sinks.provider import SinkBundle, SinkSlot, fixed_slot
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -77,6 +80,10 @@ BEFORE_START: Final = "prometheus_before_middleware_event"
 AFTER_START: Final = "prometheus_after_middleware_event"
 _BEFORE_STATE: Final = "_django_prometheus_before"
 _AFTER_STATE: Final = "_django_prometheus_after"
+
+
+class _Recording(Enum):
+    LABEL_METRIC = "label_metric"  # a subclass's label_metric / metrics_cls records
 
 
 class _Marker:
@@ -318,18 +325,14 @@ class _PrometheusMiddleware:
         self.get_response = get_response
         self._sync_get_response = cast("_SyncGetResponse", get_response)
         self._async_get_response = cast("_AsyncGetResponse", get_response)
-        self._generic = self.uses_generic_path()
-        if self._generic and sink is not None:
-            raise TypeError(
-                f"{type(self).__qualname__} overrides label_metric or metrics_cls, so it "
-                "records through label_metric; it cannot also take a sink"
-            )
-        if self._generic:
-            self.metrics  # noqa: B018 - make the families at startup, not at the first request
-        elif sink is None:
-            sink = PrometheusHttpSink.for_metrics(self.metrics)
-        self._sink: HttpSink | None = sink
         self._error_sink = error_sink
+        self._http_slot: SinkSlot[HttpSink | _Recording] = (
+            fixed_slot(sink) if sink is not None else SinkSlot(self._bind_http_sink)
+        )
+        if self.uses_generic_path():
+            self.metrics  # noqa: B018 - make the families at startup, not at the first request
+        else:
+            self._own_sink: HttpSink = PrometheusHttpSink.for_metrics(self.metrics)
         self._excluded = get_config().path_exclusion
         self._exempt_views: dict[object, bool] = {}
         self._async = iscoroutinefunction(get_response)
@@ -348,6 +351,21 @@ class _PrometheusMiddleware:
     @cached_property
     def metrics(self) -> Metrics:
         return self.metrics_cls.get_instance()
+
+    def _bind_http_sink(self, bundle: SinkBundle | None) -> HttpSink | _Recording:
+        if bundle is not None:
+            return bundle.http
+        return _Recording.LABEL_METRIC if self.uses_generic_path() else self._own_sink
+
+    def _sink(self, request: HttpRequest, response: HttpResponseBase | None = None) -> HttpSink:
+        """The one way every hook records: the current sink, or label_metric's adapter."""
+        slot = self._http_slot
+        sink = slot.sink
+        if sink is None:
+            sink = slot.resolve()
+        if sink is _Recording.LABEL_METRIC:
+            return LabelMetricSink(self.label_metric, self.metrics, request, response)
+        return sink
 
     def label_metric(
         self,
@@ -472,11 +490,7 @@ class PrometheusBeforeMiddleware(_PrometheusMiddleware):
             if not self._view_is_new_and_counted(request, view_func):
                 return
             request.__dict__[_BEFORE_STATE] = _ENTERED
-            sink = self._sink
-            if sink is not None:
-                sink.request_entered()
-            else:
-                self.label_metric(self.metrics.requests_total, request).inc()
+            self._sink(request).request_entered()
         except Exception as error:
             self._failed(error)
 
@@ -488,26 +502,13 @@ class PrometheusBeforeMiddleware(_PrometheusMiddleware):
             entered = state.get(_BEFORE_STATE)
             if entered is _EXEMPT:
                 return response
-            sink = self._sink
+            sink = self._sink(request, response)
             if entered is None:
                 match = request.resolver_match
                 if match is not None and self._is_exempt(match.func):
                     return response
-                if sink is not None:
-                    sink.request_entered()
-                else:
-                    self.label_metric(self.metrics.requests_total, request).inc()
-            start = state.get(BEFORE_START)
-            latency = None if start is None else perf_counter() - start
-            if sink is not None:
-                sink.response_left(latency)
-            else:
-                label, metrics = self.label_metric, self.metrics
-                label(metrics.responses_total, request, response).inc()
-                if latency is None:
-                    label(metrics.requests_unknown_latency_before, request, response).inc()
-                else:
-                    label(metrics.requests_latency_before, request, response).observe(latency)
+                sink.request_entered()
+            sink.response_left(_latency(state, BEFORE_START))
         except Exception as error:
             self._failed(error)
         return response
@@ -534,29 +535,14 @@ class PrometheusAfterMiddleware(_PrometheusMiddleware):
         try:
             if not self._view_is_new_and_counted(request, view_func):
                 return
-            state = request.__dict__
             method = _METHOD_LABEL.get(request.method, INVALID_METHOD)
             transport: Transport = "https" if request.is_secure() else "http"
             match = request.resolver_match
             view = (match.view_name or UNNAMED_VIEW) if match is not None else UNNAMED_VIEW
-            state[_AFTER_STATE] = (method, view, False)
-            meta = request.META
-            ajax = meta.get("HTTP_X_REQUESTED_WITH") == "XMLHttpRequest"
-            length = meta.get("CONTENT_LENGTH")
-            body = _content_length(length) if length else 0
-            sink = self._sink
-            if sink is not None:
-                sink.request_received(method, transport, ajax, body)
-                sink.view_resolved(view, transport, method)
-            else:
-                self._label_request(request, method, transport, ajax, body)
-                self.label_metric(
-                    self.metrics.requests_by_view_transport_method,
-                    request,
-                    view=view,
-                    transport=transport,
-                    method=method,
-                ).inc()
+            request.__dict__[_AFTER_STATE] = (method, view, False)
+            sink = self._sink(request)
+            self._receive(sink, request, method, transport)
+            sink.view_resolved(view, transport, method)
         except Exception as error:
             self._failed(error)
 
@@ -569,16 +555,7 @@ class PrometheusAfterMiddleware(_PrometheusMiddleware):
             ):
                 return response
             template = _template_label(response.template_name)
-            sink = self._sink
-            if sink is not None:
-                sink.template_rendered(template)
-            else:
-                self.label_metric(
-                    self.metrics.responses_by_templatename,
-                    request,
-                    response=response,
-                    templatename=template,
-                ).inc()
+            self._sink(request, response).template_rendered(template)
         except Exception as error:
             self._failed(error)
         return response
@@ -587,27 +564,17 @@ class PrometheusAfterMiddleware(_PrometheusMiddleware):
         try:
             if isinstance(exception, self.ignored_exceptions):
                 return
-            state = request.__dict__.get(_AFTER_STATE)
+            sink = self._sink(request)
+            state = self._state(sink, request)
             if state is None:
-                state = self._start_late(request)
-                if state is None:
-                    return
-            elif state is _EXEMPT:
                 return
             method, view, timed = state
-            type_name = type(exception).__name__
-            sink = self._sink
-            if sink is not None:
-                sink.exception_raised(type_name, view)
-            else:
-                label, metrics = self.label_metric, self.metrics
-                label(metrics.exceptions_by_type, request, type=type_name).inc()
-                label(metrics.exceptions_by_view, request, view=view).inc()
+            sink.exception_raised(type(exception).__name__, view)
             if not timed:
                 # The view's latency is observed here, once; the 500 response that
                 # follows does not observe it again.
                 request.__dict__[_AFTER_STATE] = (method, view, True)
-                self._record_latency(request, None, method, view)
+                sink.request_timed(view, method, _latency(request.__dict__, AFTER_START))
         except Exception as error:
             self._failed(error)
 
@@ -615,104 +582,53 @@ class PrometheusAfterMiddleware(_PrometheusMiddleware):
         self, request: HttpRequest, response: HttpResponseBase
     ) -> HttpResponseBase:
         try:
-            state = request.__dict__.get(_AFTER_STATE)
+            sink = self._sink(request, response)
+            state = self._state(sink, request)
             if state is None:
-                state = self._start_late(request)
-                if state is None:
-                    return response
-            elif state is _EXEMPT:
                 return response
             method, view, timed = state
-            status = str(response.status_code)
-            charset = _charset_label(response)
             streaming = response.streaming
-            body = None if streaming else _response_body(response)
-            sink = self._sink
-            if sink is not None:
-                sink.response_sent(status, view, method, charset, streaming, body)
-                if not timed:
-                    start = request.__dict__.get(AFTER_START)
-                    latency = None if start is None else perf_counter() - start
-                    sink.request_timed(view, method, latency)
-            else:
-                self._label_response(request, response, status, view, method, charset, body)
-                if not timed:
-                    self._record_latency(request, response, method, view)
+            sink.response_sent(
+                str(response.status_code),
+                view,
+                method,
+                _charset_label(response),
+                streaming,
+                None if streaming else _response_body(response),
+            )
+            if not timed:
+                sink.request_timed(view, method, _latency(request.__dict__, AFTER_START))
         except Exception as error:
             self._failed(error)
         return response
 
-    def _start_late(self, request: HttpRequest) -> _AfterState | None:
-        """Record the request when no view hook did (404, a short-circuit); None if exempt."""
+    def _state(self, sink: HttpSink, request: HttpRequest) -> _AfterState | None:
+        """This request's labels; when no view hook ran (404, a short-circuit) the request
+        is recorded now. None when it is exempt."""
+        state = request.__dict__.get(_AFTER_STATE)
+        if state is _EXEMPT:
+            return None
+        if state is not None:
+            return cast("_AfterState", state)
         match = request.resolver_match
         if match is not None and self._is_exempt(match.func):
             request.__dict__[_AFTER_STATE] = _EXEMPT
             return None
         method = _method_label(request.method)
-        state = (method, _view_label(match), False)
-        request.__dict__[_AFTER_STATE] = state
+        started = (method, _view_label(match), False)
+        request.__dict__[_AFTER_STATE] = started
+        self._receive(sink, request, method, _transport(request))
+        return started
+
+    @staticmethod
+    def _receive(sink: HttpSink, request: HttpRequest, method: str, transport: Transport) -> None:
         meta = request.META
         ajax = meta.get("HTTP_X_REQUESTED_WITH") == "XMLHttpRequest"
-        body = _content_length(meta.get("CONTENT_LENGTH"))
-        transport = _transport(request)
-        if self._sink is not None:
-            self._sink.request_received(method, transport, ajax, body)
-        else:
-            self._label_request(request, method, transport, ajax, body)
-        return state
+        length = meta.get("CONTENT_LENGTH")
+        sink.request_received(method, transport, ajax, _content_length(length) if length else 0)
 
-    def _label_request(
-        self, request: HttpRequest, method: str, transport: Transport, ajax: bool, body: int
-    ) -> None:
-        label, metrics = self.label_metric, self.metrics
-        label(metrics.requests_by_method, request, method=method).inc()
-        label(metrics.requests_by_transport, request, transport=transport).inc()
-        if ajax:
-            label(metrics.requests_ajax, request).inc()
-        label(metrics.requests_body_bytes, request).observe(body)
 
-    def _record_latency(
-        self,
-        request: HttpRequest,
-        response: HttpResponseBase | None,
-        method: str,
-        view: str,
-    ) -> None:
-        start = request.__dict__.get(AFTER_START)
-        latency = None if start is None else perf_counter() - start
-        if self._sink is not None:
-            self._sink.request_timed(view, method, latency)
-            return
-        label, metrics = self.label_metric, self.metrics
-        if latency is None:
-            label(metrics.requests_unknown_latency, request, response).inc()
-        else:
-            label(
-                metrics.requests_latency_by_view_method, request, response, view=view, method=method
-            ).observe(latency)
-
-    def _label_response(
-        self,
-        request: HttpRequest,
-        response: HttpResponseBase,
-        status: str,
-        view: str,
-        method: str,
-        charset: str,
-        body: int | None,
-    ) -> None:
-        label, metrics = self.label_metric, self.metrics
-        label(metrics.responses_by_status, request, response, status=status).inc()
-        label(
-            metrics.responses_by_status_view_method,
-            request,
-            response,
-            status=status,
-            view=view,
-            method=method,
-        ).inc()
-        label(metrics.responses_by_charset, request, response, charset=charset).inc()
-        if response.streaming:
-            label(metrics.responses_streaming, request, response).inc()
-        elif body is not None:
-            label(metrics.responses_body_bytes, request, response).observe(body)
+def _latency(state: dict[str, object], key: str) -> float | None:
+    """Seconds since the start time stored under ``key``; None without one."""
+    start = state.get(key)
+    return None if not isinstance(start, float) else perf_counter() - start

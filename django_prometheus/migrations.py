@@ -57,6 +57,7 @@ from django.db.migrations.executor import MigrationExecutor
 
 from django_prometheus.config import get_config
 from django_prometheus.safety import instrumentation_failed
+from django_prometheus.sinks.provider import current_sinks, overriding_sinks
 
 if TYPE_CHECKING:
     from django_prometheus.sinks.prometheus import PrometheusMigrationSink
@@ -76,9 +77,7 @@ _DUMMY_ENGINE: Final = "django.db.backends.dummy"
 
 
 def _default_sink() -> MigrationSink:
-    from django_prometheus.sinks.prometheus import get_sinks
-
-    return get_sinks().migrations
+    return current_sinks().migration
 
 
 def ExportMigrationsForDatabase(
@@ -139,13 +138,20 @@ class MigrationExport:
         interval: float = REFRESH_INTERVAL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
         read: Callable[[MigrationSink], None] = ExportMigrations,
+        follow: bool = False,
     ) -> None:
         self.sink = sink
+        self._follow = follow
         self._interval = interval
         self._clock = clock
         self._read = read
         self._fresh_until: float | None = None
         self._lock = threading.Lock()
+
+    def target(self) -> MigrationSink:
+        """Where a read goes: ``sink``, or with ``follow`` a bundle ``use_sinks`` put in place."""
+        override = overriding_sinks() if self._follow else None
+        return self.sink if override is None else override.migration
 
     def invalidate(self) -> None:
         """Make the next refresh read again (the migration state changed)."""
@@ -170,7 +176,7 @@ class MigrationExport:
                 return False
             # Set first: a failing database is retried once per interval, not per scrape.
             self._fresh_until = self._clock() + self._interval
-            self._read(self.sink)
+            self._read(self.target())
             return True
         finally:
             self._lock.release()
@@ -195,11 +201,21 @@ def install_migration_export(sink: PrometheusMigrationSink | None = None) -> Mig
         for installed_sink, export in _installed:
             if installed_sink is sink:
                 return export
-        export = MigrationExport(sink)
-        sink.refresher = export.refresh
+        export = MigrationExport(sink, follow=True)
+        sink.refresher = _refresh_reporting_errors(export)
         _installed.append((sink, export))
     post_migrate.connect(_invalidate_installed, dispatch_uid="django_prometheus.migrations")
     return export
+
+
+def _refresh_reporting_errors(export: MigrationExport) -> Callable[[], None]:
+    def refresh() -> None:
+        try:
+            export.refresh()
+        except Exception as error:
+            instrumentation_failed("migrations", error)
+
+    return refresh
 
 
 def uninstall_migration_export(export: MigrationExport) -> None:

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from django.db import models
 
 from django_prometheus.safety import instrumentation_failed
+from django_prometheus.sinks.provider import SinkSlot, default_sinks, fixed_slot
 
 if TYPE_CHECKING:
     from django_prometheus.sinks.protocols import BoundModelSink, ModelSink
@@ -67,15 +68,14 @@ def ExportModelOperationsMixin(
     if not model_name:
         raise ValueError("ExportModelOperationsMixin() expects a non-empty model label")
     if sink is not None:
-        return _build_mixin(model_name, sink.bind(model_name))
+        return _build_mixin(model_name, fixed_slot(sink.bind(model_name)))
     with _mixins_lock:
         mixin = _mixins.get(model_name)
         if mixin is None:
-            from django_prometheus.sinks.prometheus import get_sinks
-
-            mixin = _mixins[model_name] = _build_mixin(
-                model_name, get_sinks().model.bind(model_name)
-            )
+            slot = SinkSlot(lambda bundle: (bundle or default_sinks()).model.bind(model_name))
+            # Bound now so that the three series exist at 0 from this call on.
+            slot.get()
+            mixin = _mixins[model_name] = _build_mixin(model_name, slot)
     return mixin
 
 
@@ -89,16 +89,16 @@ def _writes_own_table(
     return model is None or model is instance._meta.concrete_model
 
 
-def _nearest(instance: models.Model, bound: BoundModelSink) -> bool:
+def _nearest(instance: models.Model, slot: SinkSlot[BoundModelSink]) -> bool:
     # With several of these mixins in one model's ancestry only the nearest one
     # counts, so that each operation is counted once.
-    nearest: object = getattr(type(instance), "_prometheus_model_sink", None)
-    return nearest is bound
+    nearest: object = getattr(type(instance), "_prometheus_model_slot", None)
+    return nearest is slot
 
 
-def _build_mixin(model_name: str, bound: BoundModelSink) -> type[models.Model]:
+def _build_mixin(model_name: str, slot: SinkSlot[BoundModelSink]) -> type[models.Model]:
     class Mixin(models.Model):
-        _prometheus_model_sink: ClassVar[BoundModelSink] = bound
+        _prometheus_model_slot: ClassVar[SinkSlot[BoundModelSink]] = slot
 
         class Meta:
             abstract = True
@@ -115,9 +115,9 @@ def _build_mixin(model_name: str, bound: BoundModelSink) -> type[models.Model]:
 
         def _do_insert(self, *args: Any, **kwargs: Any) -> Any:
             result = super()._do_insert(*args, **kwargs)  # type: ignore[misc]
-            if _nearest(self, bound) and _writes_own_table(self, args, "manager", kwargs):
+            if _nearest(self, slot) and _writes_own_table(self, args, "manager", kwargs):
                 try:
-                    bound.model_inserted()
+                    slot.get().model_inserted()
                 except Exception as error:
                     instrumentation_failed("model", error)
             return result
@@ -125,13 +125,9 @@ def _build_mixin(model_name: str, bound: BoundModelSink) -> type[models.Model]:
         def _do_update(self, *args: Any, **kwargs: Any) -> Any:
             # True (Django < 6) or the returned rows (Django 6): truthy when a row matched.
             result = super()._do_update(*args, **kwargs)
-            if (
-                result
-                and _nearest(self, bound)
-                and _writes_own_table(self, args, "base_qs", kwargs)
-            ):
+            if result and _nearest(self, slot) and _writes_own_table(self, args, "base_qs", kwargs):
                 try:
-                    bound.model_updated()
+                    slot.get().model_updated()
                 except Exception as error:
                     instrumentation_failed("model", error)
             return result
@@ -140,9 +136,9 @@ def _build_mixin(model_name: str, bound: BoundModelSink) -> type[models.Model]:
             self, using: Any | None = None, keep_parents: bool = False
         ) -> tuple[int, dict[str, int]]:
             result = super().delete(using=using, keep_parents=keep_parents)
-            if _nearest(self, bound) and _rows_deleted(result):
+            if _nearest(self, slot) and _rows_deleted(result):
                 try:
-                    bound.model_deleted()
+                    slot.get().model_deleted()
                 except Exception as error:
                     instrumentation_failed("model", error)
             return result

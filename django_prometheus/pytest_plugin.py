@@ -14,7 +14,7 @@ run of an environment where the package is installed, Django project or not.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Protocol
 
 import pytest
@@ -23,14 +23,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from django_prometheus.testutils import MetricsSnapshot
 
 if TYPE_CHECKING:
-    from django_prometheus.testing import (
-        FakeCacheSink,
-        FakeDbSink,
-        FakeErrorSink,
-        FakeHttpSink,
-        FakeMigrationSink,
-        FakeModelSink,
-    )
+    from django_prometheus.testing import FakeSinks
 
 __all__ = [
     "FakeSinks",
@@ -43,20 +36,17 @@ __all__ = [
 ]
 
 
+def __getattr__(name: str) -> object:
+    # FakeSinks lives in django_prometheus.testing, which imports Django: only on demand.
+    if name == "FakeSinks":
+        from django_prometheus.testing import FakeSinks
+
+        return FakeSinks
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 class MetricsSnapshotFactory(Protocol):
     def __call__(self, registry: CollectorRegistry = ...) -> MetricsSnapshot: ...
-
-
-@dataclass(frozen=True)
-class FakeSinks:
-    """One fresh recording fake per sink protocol."""
-
-    http: FakeHttpSink
-    db: FakeDbSink
-    cache: FakeCacheSink
-    model: FakeModelSink
-    migration: FakeMigrationSink
-    errors: FakeErrorSink
 
 
 @pytest.fixture
@@ -82,22 +72,10 @@ def metrics_snapshot(metrics_snapshot_factory: MetricsSnapshotFactory) -> Metric
 
 
 @pytest.fixture
-def fake_sinks() -> FakeSinks:
-    """Fresh fakes from :mod:`django_prometheus.testing`, which record every event."""
-    from django_prometheus.testing import (
-        FakeCacheSink,
-        FakeDbSink,
-        FakeErrorSink,
-        FakeHttpSink,
-        FakeMigrationSink,
-        FakeModelSink,
-    )
+def fake_sinks() -> Iterator[FakeSinks]:
+    """Fresh fakes that every instrument records into for the test's duration
+    (``use_sinks`` around the test): nothing reaches the global registry."""
+    from django_prometheus.testing import FakeSinks, use_sinks
 
-    return FakeSinks(
-        http=FakeHttpSink(),
-        db=FakeDbSink(),
-        cache=FakeCacheSink(),
-        model=FakeModelSink(),
-        migration=FakeMigrationSink(),
-        errors=FakeErrorSink(),
-    )
+    with use_sinks(FakeSinks()) as fakes:
+        yield fakes

@@ -9,12 +9,14 @@ goes on exactly as it would without us.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from typing import Final
 
 from django_prometheus.sinks.protocols import Component, ErrorSink
+from django_prometheus.sinks.provider import current_sinks
 
 __all__ = ["LOG_INTERVAL_SECONDS", "instrumentation_failed", "logger"]
 
@@ -33,14 +35,9 @@ def instrumentation_failed(
 
     Never raises: a failure here must not reach the host either.
     """
-    try:
-        if sink is None:
-            from django_prometheus.sinks.prometheus import get_sinks
-
-            sink = get_sinks().errors
-        sink.instrumentation_failed(component)
-    except Exception:  # noqa: S110 - counting is best effort; logging below still happens
-        pass
+    # Counting is best effort; the logging below still happens.
+    with contextlib.suppress(Exception):
+        (current_sinks().errors if sink is None else sink).instrumentation_failed(component)
     now = time.monotonic()
     with _lock:
         last = _last_logged.get(component)

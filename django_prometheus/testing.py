@@ -1,35 +1,238 @@
-"""Fake sinks that record every event, for unit tests (ours and yours).
+"""Fakes of every sink, and :func:`use_sinks` to put them under the whole Django stack.
 
-Each fake keeps ``calls``: a list of tuples, the event name first, then the
-arguments in the order of the protocol method. Bound fakes record into their
-parent's list with the bound labels first, so one list shows the whole story::
+::
 
-    sink = FakeDbSink()
-    bound = sink.bind("default", "sqlite")
-    bound.query_failed("OperationalError")
-    assert sink.calls == [("bind", "default", "sqlite"),
-                          ("query_failed", "default", "sqlite", "OperationalError")]
+    from django_prometheus.testing import FakeSinks, use_sinks
+
+    def test_home(client):
+        with use_sinks(FakeSinks()) as fakes:
+            client.get("/")
+        assert fakes.http.events()[:2] == ["request_entered", "request_received"]
+
+Each fake keeps ``calls``: typed records (named tuples) whose first field is the
+event name and whose other fields are the protocol method's parameters, so a
+record compares equal to the plain tuple ``("query_failed", "default", "sqlite",
+"OperationalError")`` and reads as ``call.error_type``. Bound fakes record into
+their parent's list with the bound labels first, so one list tells the whole story.
 """
 
 from __future__ import annotations
 
-from django_prometheus.sinks.protocols import (
-    CacheGetOutcome,
-    Component,
-    Transport,
-)
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Generic, NamedTuple, ParamSpec, TypeAlias, TypeVar, cast
+
+from asgiref.sync import iscoroutinefunction
+
+from django_prometheus.sinks.protocols import CacheGetOutcome, Component, Transport
+from django_prometheus.sinks.provider import SinkBundle, pop_sinks, push_sinks
 
 __all__ = [
+    "CacheBound",
+    "CacheGet",
+    "CacheGetMany",
+    "ConnectionFailed",
+    "ConnectionOpened",
+    "DbBound",
+    "ExceptionRaised",
     "FakeCacheSink",
     "FakeDbSink",
     "FakeErrorSink",
     "FakeHttpSink",
     "FakeMigrationSink",
     "FakeModelSink",
+    "FakeSinks",
+    "InstrumentationFailed",
+    "MigrationsCounted",
+    "ModelBound",
+    "ModelDeleted",
+    "ModelInserted",
+    "ModelUpdated",
+    "QueriesExecutedMany",
+    "QueryExecuted",
+    "QueryFailed",
     "RecordedCall",
+    "RequestEntered",
+    "RequestReceived",
+    "RequestTimed",
+    "ResponseLeft",
+    "ResponseSent",
+    "TemplateRendered",
+    "ViewResolved",
+    "use_sinks",
 ]
 
-RecordedCall = tuple[object, ...]
+
+class RequestEntered(NamedTuple):
+    event: str
+
+
+class ResponseLeft(NamedTuple):
+    event: str
+    latency: float | None
+
+
+class RequestReceived(NamedTuple):
+    event: str
+    method: str
+    transport: Transport
+    ajax: bool
+    body_bytes: int
+
+
+class ViewResolved(NamedTuple):
+    event: str
+    view: str
+    transport: Transport
+    method: str
+
+
+class TemplateRendered(NamedTuple):
+    event: str
+    template_name: str
+
+
+class ResponseSent(NamedTuple):
+    event: str
+    status: str
+    view: str
+    method: str
+    charset: str
+    streaming: bool
+    body_bytes: int | None
+
+
+class ExceptionRaised(NamedTuple):
+    event: str
+    exception_type: str
+    view: str
+
+
+class RequestTimed(NamedTuple):
+    event: str
+    view: str
+    method: str
+    latency: float | None
+
+
+class DbBound(NamedTuple):
+    event: str
+    alias: str
+    vendor: str
+
+
+class ConnectionOpened(NamedTuple):
+    event: str
+    alias: str
+    vendor: str
+
+
+class ConnectionFailed(NamedTuple):
+    event: str
+    alias: str
+    vendor: str
+
+
+class QueryExecuted(NamedTuple):
+    event: str
+    alias: str
+    vendor: str
+    seconds: float
+
+
+class QueriesExecutedMany(NamedTuple):
+    event: str
+    alias: str
+    vendor: str
+    count: int  # type: ignore[assignment]  # the protocol names it so; shadows tuple.count
+    seconds: float
+
+
+class QueryFailed(NamedTuple):
+    event: str
+    alias: str
+    vendor: str
+    error_type: str
+
+
+class CacheBound(NamedTuple):
+    event: str
+    backend: str
+
+
+class CacheGet(NamedTuple):
+    event: str
+    backend: str
+    outcome: CacheGetOutcome
+
+
+class CacheGetMany(NamedTuple):
+    event: str
+    backend: str
+    hits: int
+    misses: int
+    fails: int
+
+
+class ModelBound(NamedTuple):
+    event: str
+    model: str
+
+
+class ModelInserted(NamedTuple):
+    event: str
+    model: str
+
+
+class ModelUpdated(NamedTuple):
+    event: str
+    model: str
+
+
+class ModelDeleted(NamedTuple):
+    event: str
+    model: str
+
+
+class MigrationsCounted(NamedTuple):
+    event: str
+    connection: str
+    applied: int
+    unapplied: int
+
+
+class InstrumentationFailed(NamedTuple):
+    event: str
+    component: Component
+
+
+RecordedCall: TypeAlias = (
+    RequestEntered
+    | ResponseLeft
+    | RequestReceived
+    | ViewResolved
+    | TemplateRendered
+    | ResponseSent
+    | ExceptionRaised
+    | RequestTimed
+    | DbBound
+    | ConnectionOpened
+    | ConnectionFailed
+    | QueryExecuted
+    | QueriesExecutedMany
+    | QueryFailed
+    | CacheBound
+    | CacheGet
+    | CacheGetMany
+    | ModelBound
+    | ModelInserted
+    | ModelUpdated
+    | ModelDeleted
+    | MigrationsCounted
+    | InstrumentationFailed
+)
 
 
 class _Recorder:
@@ -38,7 +241,7 @@ class _Recorder:
 
     def events(self) -> list[str]:
         """The event names alone, in order."""
-        return [str(call[0]) for call in self.calls]
+        return [call.event for call in self.calls]
 
     def clear(self) -> None:
         self.calls.clear()
@@ -46,21 +249,21 @@ class _Recorder:
 
 class FakeHttpSink(_Recorder):
     def request_entered(self) -> None:
-        self.calls.append(("request_entered",))
+        self.calls.append(RequestEntered("request_entered"))
 
     def response_left(self, latency: float | None) -> None:
-        self.calls.append(("response_left", latency))
+        self.calls.append(ResponseLeft("response_left", latency))
 
     def request_received(
         self, method: str, transport: Transport, ajax: bool, body_bytes: int
     ) -> None:
-        self.calls.append(("request_received", method, transport, ajax, body_bytes))
+        self.calls.append(RequestReceived("request_received", method, transport, ajax, body_bytes))
 
     def view_resolved(self, view: str, transport: Transport, method: str) -> None:
-        self.calls.append(("view_resolved", view, transport, method))
+        self.calls.append(ViewResolved("view_resolved", view, transport, method))
 
     def template_rendered(self, template_name: str) -> None:
-        self.calls.append(("template_rendered", template_name))
+        self.calls.append(TemplateRendered("template_rendered", template_name))
 
     def response_sent(
         self,
@@ -71,39 +274,44 @@ class FakeHttpSink(_Recorder):
         streaming: bool,
         body_bytes: int | None,
     ) -> None:
-        self.calls.append(("response_sent", status, view, method, charset, streaming, body_bytes))
+        self.calls.append(
+            ResponseSent("response_sent", status, view, method, charset, streaming, body_bytes)
+        )
 
     def exception_raised(self, exception_type: str, view: str) -> None:
-        self.calls.append(("exception_raised", exception_type, view))
+        self.calls.append(ExceptionRaised("exception_raised", exception_type, view))
 
     def request_timed(self, view: str, method: str, latency: float | None) -> None:
-        self.calls.append(("request_timed", view, method, latency))
+        self.calls.append(RequestTimed("request_timed", view, method, latency))
 
 
 class _FakeBoundDbSink:
     def __init__(self, calls: list[RecordedCall], alias: str, vendor: str) -> None:
         self._calls = calls
-        self._labels = (alias, vendor)
+        self._alias = alias
+        self._vendor = vendor
 
     def connection_opened(self) -> None:
-        self._calls.append(("connection_opened", *self._labels))
+        self._calls.append(ConnectionOpened("connection_opened", self._alias, self._vendor))
 
     def connection_failed(self) -> None:
-        self._calls.append(("connection_failed", *self._labels))
+        self._calls.append(ConnectionFailed("connection_failed", self._alias, self._vendor))
 
     def query_executed(self, seconds: float) -> None:
-        self._calls.append(("query_executed", *self._labels, seconds))
+        self._calls.append(QueryExecuted("query_executed", self._alias, self._vendor, seconds))
 
     def queries_executed_many(self, count: int, seconds: float) -> None:
-        self._calls.append(("queries_executed_many", *self._labels, count, seconds))
+        self._calls.append(
+            QueriesExecutedMany("queries_executed_many", self._alias, self._vendor, count, seconds)
+        )
 
     def query_failed(self, error_type: str) -> None:
-        self._calls.append(("query_failed", *self._labels, error_type))
+        self._calls.append(QueryFailed("query_failed", self._alias, self._vendor, error_type))
 
 
 class FakeDbSink(_Recorder):
     def bind(self, alias: str, vendor: str) -> _FakeBoundDbSink:
-        self.calls.append(("bind", alias, vendor))
+        self.calls.append(DbBound("bind", alias, vendor))
         return _FakeBoundDbSink(self.calls, alias, vendor)
 
 
@@ -113,15 +321,15 @@ class _FakeBoundCacheSink:
         self._backend = backend
 
     def cache_get(self, outcome: CacheGetOutcome) -> None:
-        self._calls.append(("cache_get", self._backend, outcome))
+        self._calls.append(CacheGet("cache_get", self._backend, outcome))
 
     def cache_get_many(self, hits: int, misses: int, fails: int) -> None:
-        self._calls.append(("cache_get_many", self._backend, hits, misses, fails))
+        self._calls.append(CacheGetMany("cache_get_many", self._backend, hits, misses, fails))
 
 
 class FakeCacheSink(_Recorder):
     def bind(self, backend: str) -> _FakeBoundCacheSink:
-        self.calls.append(("bind", backend))
+        self.calls.append(CacheBound("bind", backend))
         return _FakeBoundCacheSink(self.calls, backend)
 
 
@@ -131,26 +339,100 @@ class _FakeBoundModelSink:
         self._model = model
 
     def model_inserted(self) -> None:
-        self._calls.append(("model_inserted", self._model))
+        self._calls.append(ModelInserted("model_inserted", self._model))
 
     def model_updated(self) -> None:
-        self._calls.append(("model_updated", self._model))
+        self._calls.append(ModelUpdated("model_updated", self._model))
 
     def model_deleted(self) -> None:
-        self._calls.append(("model_deleted", self._model))
+        self._calls.append(ModelDeleted("model_deleted", self._model))
 
 
 class FakeModelSink(_Recorder):
     def bind(self, model: str) -> _FakeBoundModelSink:
-        self.calls.append(("bind", model))
+        self.calls.append(ModelBound("bind", model))
         return _FakeBoundModelSink(self.calls, model)
 
 
 class FakeMigrationSink(_Recorder):
     def migrations_counted(self, connection: str, applied: int, unapplied: int) -> None:
-        self.calls.append(("migrations_counted", connection, applied, unapplied))
+        self.calls.append(MigrationsCounted("migrations_counted", connection, applied, unapplied))
 
 
 class FakeErrorSink(_Recorder):
     def instrumentation_failed(self, component: Component) -> None:
-        self.calls.append(("instrumentation_failed", component))
+        self.calls.append(InstrumentationFailed("instrumentation_failed", component))
+
+
+@dataclass(frozen=True)
+class FakeSinks:
+    """One fresh recording fake per sink protocol: what :func:`use_sinks` takes by default."""
+
+    http: FakeHttpSink = field(default_factory=FakeHttpSink)
+    db: FakeDbSink = field(default_factory=FakeDbSink)
+    cache: FakeCacheSink = field(default_factory=FakeCacheSink)
+    model: FakeModelSink = field(default_factory=FakeModelSink)
+    migration: FakeMigrationSink = field(default_factory=FakeMigrationSink)
+    errors: FakeErrorSink = field(default_factory=FakeErrorSink)
+
+    def clear(self) -> None:
+        """Forget every recorded call of every fake."""
+        for fake in (self.http, self.db, self.cache, self.model, self.migration, self.errors):
+            fake.clear()
+
+
+_BundleT = TypeVar("_BundleT", bound=SinkBundle)
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+class use_sinks(Generic[_BundleT]):  # noqa: N801 - used like a function, as contextlib's helpers
+    """Make every instrument record into ``sinks`` for a block; the previous sinks come back
+    afterwards, also on an exception.
+
+    A context manager (``with use_sinks(FakeSinks()) as fakes:``) and a decorator of sync
+    and async functions. The swap is process-wide: requests served by other threads or
+    tasks during the block record into ``sinks`` too. Blocks nest, and may end in any
+    order (each takes back exactly what it put in place).
+    """
+
+    def __init__(self, sinks: _BundleT) -> None:
+        self.sinks = sinks
+        self._tokens: list[object] = []
+
+    def __enter__(self) -> _BundleT:
+        self._tokens.append(push_sinks(self.sinks))
+        return self.sinks
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        pop_sinks(self._tokens.pop())
+
+    def __call__(self, function: Callable[_P, _R]) -> Callable[_P, _R]:
+        sinks = self.sinks
+        if iscoroutinefunction(function):
+            coroutine_function = cast("Callable[_P, Awaitable[object]]", function)
+
+            @functools.wraps(function)
+            async def run_async(*args: _P.args, **kwargs: _P.kwargs) -> object:
+                token = push_sinks(sinks)
+                try:
+                    return await coroutine_function(*args, **kwargs)
+                finally:
+                    pop_sinks(token)
+
+            return cast("Callable[_P, _R]", run_async)
+
+        @functools.wraps(function)
+        def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            token = push_sinks(sinks)
+            try:
+                return function(*args, **kwargs)
+            finally:
+                pop_sinks(token)
+
+        return run

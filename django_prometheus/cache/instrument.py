@@ -23,6 +23,7 @@ A backend of your own can be counted the same way::
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from functools import cached_property
 from typing import ClassVar, Final
@@ -33,6 +34,7 @@ from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
 import django_prometheus.checks  # noqa: F401  (registers W006 even when the app is not installed)
 from django_prometheus.safety import instrumentation_failed
 from django_prometheus.sinks.protocols import BoundCacheSink, CacheGetOutcome, CacheSink
+from django_prometheus.sinks.provider import SinkSlot, default_sinks, fixed_slot
 
 __all__ = ["InstrumentedCache"]
 
@@ -60,16 +62,29 @@ class _NoSink:
         pass
 
 
-def _bind(backend: str, sink: CacheSink | None) -> BoundCacheSink:
+def _bind(backend: str, sink: CacheSink) -> BoundCacheSink:
     try:
-        if sink is None:
-            from django_prometheus.sinks.prometheus import get_sinks
-
-            sink = get_sinks().cache
         return sink.bind(backend)
     except Exception as error:
         instrumentation_failed("cache", error)
         return _NoSink()
+
+
+# Django makes a cache instance per thread (per request under ASGI): one slot per label.
+_followed_slots: dict[str, SinkSlot[BoundCacheSink]] = {}
+_slots_lock: Final = threading.Lock()
+
+
+def _followed_slot(backend: str) -> SinkSlot[BoundCacheSink]:
+    slot = _followed_slots.get(backend)
+    if slot is None:
+        with _slots_lock:
+            slot = _followed_slots.get(backend)
+            if slot is None:
+                slot = _followed_slots[backend] = SinkSlot(
+                    lambda bundle: _bind(backend, (bundle or default_sinks()).cache)
+                )
+    return slot
 
 
 class InstrumentedCache(BaseCache):
@@ -90,13 +105,17 @@ class InstrumentedCache(BaseCache):
         self._djp_inject(sink)
 
     def _djp_inject(self, sink: CacheSink | None) -> None:
-        """Bind ``sink`` now; without one, the prometheus sink is bound on the first get."""
+        """Bind ``sink`` now; without one, the current sinks are bound on the first get."""
         if sink is not None:
-            self._djp_sink = _bind(self.backend_label, sink)
+            self._djp_slot = fixed_slot(_bind(self.backend_label, sink))
 
     @cached_property
+    def _djp_slot(self) -> SinkSlot[BoundCacheSink]:
+        return _followed_slot(self.backend_label)
+
+    @property
     def _djp_sink(self) -> BoundCacheSink:
-        return _bind(self.backend_label, None)
+        return self._djp_slot.get()
 
     def _djp_record(self, outcome: CacheGetOutcome) -> None:
         try:
@@ -156,7 +175,11 @@ class InstrumentedCache(BaseCache):
             outcome = "hit"
         # Inlined rather than _djp_record: this is the hot path.
         try:
-            self._djp_sink.cache_get(outcome)
+            slot = self._djp_slot
+            bound = slot.sink
+            if bound is None:
+                bound = slot.resolve()
+            bound.cache_get(outcome)
         except Exception as error:
             instrumentation_failed("cache", error)
         return value

@@ -19,6 +19,7 @@ and its exception are exactly those of the uninstrumented backend.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Iterable
 from time import perf_counter
 from typing import TYPE_CHECKING, ClassVar, Final, TypeVar
@@ -28,6 +29,7 @@ from django.utils.asyncio import async_unsafe
 import django_prometheus.checks  # noqa: F401  (registers W006 even when the app is not installed)
 from django_prometheus.safety import instrumentation_failed
 from django_prometheus.sinks.protocols import BoundDbSink, DbSink
+from django_prometheus.sinks.provider import SinkSlot, current_sinks, default_sinks, fixed_slot
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -40,20 +42,72 @@ __all__ = ["DatabaseWrapperMixin", "ExportingCursorWrapper", "is_exporting_curso
 
 _CursorT = TypeVar("_CursorT")
 
-_classes: dict[tuple[type, str, str, DbSink], type] = {}
-_exporting_classes: set[type] = set()
-_classes_lock: Final = threading.Lock()
+_lock: Final = threading.Lock()
+# Classes that follow the current sinks, per (cursor class, alias, vendor): a handful.
+_classes: dict[tuple[type, str, str], type] = {}
+# Classes for a sink given by hand; they die with their sink.
+_classes_by_sink: weakref.WeakKeyDictionary[DbSink, dict[tuple[type, str, str], type]] = (
+    weakref.WeakKeyDictionary()
+)
+_exporting_classes: weakref.WeakSet[type] = weakref.WeakSet()
+_followed_slots: dict[tuple[str, str], SinkSlot[BoundDbSink]] = {}
+_fixed_slots: weakref.WeakKeyDictionary[DbSink, dict[tuple[str, str], SinkSlot[BoundDbSink]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
-def _default_sink() -> DbSink:
-    from django_prometheus.sinks.prometheus import get_sinks
+class _NoDbSink:
+    """Stands in when binding failed: the failure was reported once, the queries go on."""
 
-    return get_sinks().db
+    __slots__ = ()
+
+    def connection_opened(self) -> None:
+        pass
+
+    def connection_failed(self) -> None:
+        pass
+
+    def query_executed(self, seconds: float) -> None:
+        pass
+
+    def queries_executed_many(self, count: int, seconds: float) -> None:
+        pass
+
+    def query_failed(self, error_type: str) -> None:
+        pass
 
 
-def _report_query_failure(failed: BoundDbSink, error: BaseException) -> None:
+def _bind(sink: DbSink, alias: str, vendor: str) -> BoundDbSink:
     try:
-        failed.query_failed(type(error).__name__)
+        return sink.bind(alias, vendor)
+    except Exception as error:
+        instrumentation_failed("db", error)
+        return _NoDbSink()
+
+
+def _slot(alias: str, vendor: str, sink: DbSink | None) -> SinkSlot[BoundDbSink]:
+    """The slot of ``alias``: following the current sinks, or fixed to ``sink``."""
+    if sink is None:
+        slot = _followed_slots.get((alias, vendor))
+        if slot is None:
+            with _lock:
+                slot = _followed_slots.get((alias, vendor))
+                if slot is None:
+                    slot = _followed_slots[(alias, vendor)] = SinkSlot(
+                        lambda bundle: _bind((bundle or default_sinks()).db, alias, vendor)
+                    )
+        return slot
+    with _lock:
+        per_sink = _fixed_slots.setdefault(sink, {})
+        slot = per_sink.get((alias, vendor))
+        if slot is None:
+            slot = per_sink[(alias, vendor)] = fixed_slot(_bind(sink, alias, vendor))
+        return slot
+
+
+def _report_query_failure(slot: SinkSlot[BoundDbSink], error: BaseException) -> None:
+    try:
+        slot.get().query_failed(type(error).__name__)
     except Exception as ours:
         instrumentation_failed("db", ours)
 
@@ -75,23 +129,23 @@ def _counted(param_list: object) -> tuple[int, object]:
     return 0, param_list
 
 
-def _build(cursor_class: type, bound: BoundDbSink) -> type:
-    # The bound sink's methods are looked up once here, not per query. The base
-    # methods are looked up per call (not captured) so that another library
+def _build(cursor_class: type, slot: SinkSlot[BoundDbSink]) -> type:
+    # The base methods are looked up per call (not captured) so that another library
     # patching the driver's cursor class later still sees its patch run.
-    query_executed = bound.query_executed
-    queries_executed_many = bound.queries_executed_many
 
     def execute(self: object, *args: object, **kwargs: object) -> object:
         start = perf_counter()
         try:
             return cursor_class.execute(self, *args, **kwargs)  # type: ignore[attr-defined]
         except BaseException as error:
-            _report_query_failure(bound, error)
+            _report_query_failure(slot, error)
             raise
         finally:
             try:
-                query_executed(perf_counter() - start)
+                bound = slot.sink
+                if bound is None:
+                    bound = slot.resolve()
+                bound.query_executed(perf_counter() - start)
             except Exception as ours:
                 instrumentation_failed("db", ours)
 
@@ -104,11 +158,11 @@ def _build(cursor_class: type, bound: BoundDbSink) -> type:
             count, param_list = _counted(param_list)
             return cursor_class.executemany(self, query, param_list, *args, **kwargs)  # type: ignore[attr-defined]
         except BaseException as error:
-            _report_query_failure(bound, error)
+            _report_query_failure(slot, error)
             raise
         finally:
             try:
-                queries_executed_many(count, perf_counter() - start)
+                slot.get().queries_executed_many(count, perf_counter() - start)
             except Exception as ours:
                 instrumentation_failed("db", ours)
 
@@ -132,9 +186,10 @@ def ExportingCursorWrapper(
     """A subclass of ``cursor_class`` whose queries are counted for ``alias`` and ``vendor``.
 
     Cheap to call again: the same arguments give the same class, built (and its
-    labels bound) only the first time. ``sink`` defaults to the Prometheus sink of
-    the current configuration; tests pass a fake. A class that is already
-    exporting comes back unchanged, so nothing is ever counted twice.
+    labels bound) only the first time. Without ``sink`` the class records into the
+    current sinks (a fake under ``use_sinks``); with one, into that sink only. A
+    class that is already exporting comes back unchanged, so nothing is ever
+    counted twice.
     """
     if not isinstance(cursor_class, type):
         raise TypeError(f"ExportingCursorWrapper needs a cursor class, got {cursor_class!r}")
@@ -145,17 +200,17 @@ def ExportingCursorWrapper(
             f"ExportingCursorWrapper needs a cursor class with an execute() method; "
             f"{cursor_class.__qualname__} has none"
         )
-    if sink is None:
-        sink = _default_sink()
-    key = (cursor_class, alias, vendor, sink)
-    made = _classes.get(key)
+    key = (cursor_class, alias, vendor)
+    with _lock:
+        classes = _classes if sink is None else _classes_by_sink.setdefault(sink, {})
+        made = classes.get(key)
     if made is None:
-        with _classes_lock:
-            made = _classes.get(key)
+        slot = _slot(alias, vendor, sink)
+        with _lock:
+            made = classes.get(key)
             if made is None:
-                made = _build(cursor_class, sink.bind(alias, vendor))
+                made = classes[key] = _build(cursor_class, slot)
                 _exporting_classes.add(made)
-                _classes[key] = made
     return made
 
 
@@ -173,25 +228,29 @@ class DatabaseWrapperMixin(_WrapperBase):
     and cursors are instrumented too. Other backends override ``create_cursor``
     and wrap their cursor class with :meth:`exporting_cursor_class`.
 
-    ``prometheus_db_sink`` (class or instance attribute) replaces the Prometheus
-    sink, e.g. by :class:`django_prometheus.testing.FakeDbSink` in tests; it is
-    read whenever a connection is opened.
+    Without further ado it records into the current sinks, so ``use_sinks`` reaches
+    connections that are already open and pooled ones. ``prometheus_db_sink``
+    (class or instance attribute) fixes the sink instead, e.g. to a
+    :class:`django_prometheus.testing.FakeDbSink`; it is read when a connection is
+    opened, and for backends with ``CURSOR_CLASS`` when a cursor is made.
     """
 
     CURSOR_CLASS: ClassVar[type | None] = None
     prometheus_db_sink: DbSink | None = None
 
     _prometheus_cursor_class: type | None = None
+    _prometheus_cursor_sink: DbSink | None = None
 
     def prometheus_sink(self) -> DbSink:
-        """The sink this connection reports to."""
-        return _default_sink() if self.prometheus_db_sink is None else self.prometheus_db_sink
+        """The sink this connection reports to now."""
+        explicit = self.prometheus_db_sink
+        return current_sinks().db if explicit is None else explicit
 
     def exporting_cursor_class(self, cursor_class: type[_CursorT]) -> type[_CursorT]:
         """``cursor_class`` reporting for this connection; ``cursor_class`` itself if that fails."""
         try:
             return ExportingCursorWrapper(
-                cursor_class, self.alias, self.vendor, self.prometheus_sink()
+                cursor_class, self.alias, self.vendor, self.prometheus_db_sink
             )
         except Exception as error:
             instrumentation_failed("db", error)
@@ -199,7 +258,9 @@ class DatabaseWrapperMixin(_WrapperBase):
 
     def get_new_connection(self, conn_params: object) -> object:
         try:
-            bound: BoundDbSink | None = self.prometheus_sink().bind(self.alias, self.vendor)
+            bound: BoundDbSink | None = _slot(
+                self.alias, self.vendor, self.prometheus_db_sink
+            ).get()
         except Exception as error:
             instrumentation_failed("db", error)
             bound = None
@@ -219,19 +280,25 @@ class DatabaseWrapperMixin(_WrapperBase):
                 instrumentation_failed("db", ours)
         if self.CURSOR_CLASS is not None:
             # Chosen once per connection, so create_cursor does no lookup.
-            self._prometheus_cursor_class = self.exporting_cursor_class(self.CURSOR_CLASS)
+            self._choose_cursor_class(self.CURSOR_CLASS)
         return connection
 
+    def _choose_cursor_class(self, cursor_class: type) -> type:
+        sink = self.prometheus_db_sink
+        chosen: type = self.exporting_cursor_class(cursor_class)
+        self._prometheus_cursor_class = chosen
+        self._prometheus_cursor_sink = sink
+        return chosen
+
     def prometheus_cursor_class(self) -> type:
-        """``CURSOR_CLASS`` reporting for this connection (chosen when it was opened)."""
+        """``CURSOR_CLASS`` reporting for this connection."""
         cursor_class = self._prometheus_cursor_class
-        if cursor_class is None:
-            # A connection that Django did not open through get_new_connection.
+        if cursor_class is None or self._prometheus_cursor_sink is not self.prometheus_db_sink:
+            # A connection Django did not open through get_new_connection, or a sink
+            # set by hand since.
             if self.CURSOR_CLASS is None:
                 raise TypeError(f"{type(self).__qualname__} sets no CURSOR_CLASS")
-            cursor_class = self._prometheus_cursor_class = self.exporting_cursor_class(
-                self.CURSOR_CLASS
-            )
+            cursor_class = self._choose_cursor_class(self.CURSOR_CLASS)
         return cursor_class
 
     @async_unsafe  # as Django's own create_cursor, which this one may replace

@@ -28,7 +28,6 @@ from django_prometheus.families import (
     MODEL,
     Family,
 )
-from django_prometheus.safety import instrumentation_failed
 from django_prometheus.sinks.protocols import CacheGetOutcome, Component, Transport
 from django_prometheus.sinks.recorders import Record, counter_inc, histogram_observe
 
@@ -420,10 +419,7 @@ class PrometheusMigrationSink:
     def collect(self) -> Iterator[Metric]:
         refresher = self.refresher
         if refresher is not None:
-            try:
-                refresher()
-            except Exception as error:
-                instrumentation_failed("migrations", error)
+            refresher()  # never raises: migrations installs a refresher that reports its own errors
         yield from self.applied.collect()
         yield from self.unapplied.collect()
 
@@ -503,6 +499,10 @@ class PrometheusSinks:
     @property
     def migrations(self) -> PrometheusMigrationSink:
         return self._domain("migrations", lambda: PrometheusMigrationSink(self._family))
+
+    @property
+    def migration(self) -> PrometheusMigrationSink:
+        return self.migrations
 
     @property
     def errors(self) -> PrometheusErrorSink:

@@ -18,7 +18,7 @@ from django_prometheus.cache.backends.locmem import LocMemCache
 from django_prometheus.cache.instrument import InstrumentedCache
 from django_prometheus.safety import _reset_rate_limit
 from django_prometheus.sinks.protocols import BoundCacheSink, CacheGetOutcome
-from django_prometheus.testing import FakeCacheSink
+from django_prometheus.testing import CacheGet, FakeCacheSink
 from django_prometheus.testutils import MetricsSnapshot
 
 ERRORS = "django_prometheus_instrumentation_errors_total"
@@ -45,7 +45,7 @@ def cache(
 
 def gets(sink: FakeCacheSink) -> list[str]:
     """The outcomes recorded by single gets, in order."""
-    return [str(call[2]) for call in sink.calls if call[0] == "cache_get"]
+    return [call.outcome for call in sink.calls if isinstance(call, CacheGet)]
 
 
 def test_each_backend_binds_its_label_once(sink: FakeCacheSink, tmp_path: Path) -> None:

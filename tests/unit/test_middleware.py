@@ -42,7 +42,7 @@ from django_prometheus.middleware import (
     PrometheusAfterMiddleware,
     PrometheusBeforeMiddleware,
 )
-from django_prometheus.testing import FakeErrorSink, FakeHttpSink, RecordedCall
+from django_prometheus.testing import FakeErrorSink, FakeHttpSink, RecordedCall, ResponseSent
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -149,7 +149,7 @@ MODES = pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "asy
 
 def events_of_ok(
     method: str, transport: str = "http", *, ajax: bool = False, body: int = 0
-) -> list[RecordedCall]:
+) -> list[tuple[object, ...]]:
     # Clock reads: Before start 0, After start 1, After end 2, Before end 3.
     return [
         ("request_entered",),
@@ -332,7 +332,9 @@ def test_http404_from_a_view_is_not_an_exception(asynchronous: bool) -> None:
         "request_timed",
         "response_left",
     ]
-    assert chain.sink.calls[3][1] == "404"
+    sent = chain.sink.calls[3]
+    assert isinstance(sent, ResponseSent)
+    assert sent.status == "404"
 
 
 def render_view(template_name: object) -> View:
@@ -627,8 +629,15 @@ def test_default_classes_take_the_fast_path_and_overrides_the_generic_one() -> N
         metrics_cls = PrivateMetrics
 
     assert OtherMetrics.uses_generic_path()
-    with pytest.raises(TypeError, match="cannot also take a sink"):
-        LabelRecording(ok_view, sink=FakeHttpSink())
+
+
+def test_a_label_metric_subclass_given_a_sink_records_into_it() -> None:
+    sink = FakeHttpSink()
+    LabelRecording.labelled.clear()
+    middleware = LabelRecording(ok_view, sink=sink)
+    middleware(factory.get("/"))
+    assert LabelRecording.labelled == []
+    assert "response_sent" in sink.events()
 
 
 @MODES

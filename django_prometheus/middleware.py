@@ -42,9 +42,10 @@ from prometheus_client.metrics import MetricWrapperBase
 import django_prometheus.checks  # noqa: F401  (registers W006 even when the app is not installed)
 from django_prometheus.config import get_config
 from django_prometheus.decorators import is_prometheus_exempt
+from django_prometheus.families import HTTP
 from django_prometheus.safety import instrumentation_failed
 from django_prometheus.sinks.label_metric import LabelMetricSink
-from django_prometheus.sinks.prometheus import BODY_SIZE_BUCKETS, PrometheusHttpSink
+from django_prometheus.sinks.prometheus import PrometheusHttpSink
 from django_prometheus.sinks.protocols import ErrorSink, HttpSink, Transport
 from django_prometheus.sinks.provider import SinkBundle, SinkSlot, fixed_slot
 
@@ -209,148 +210,20 @@ class Metrics:
         )
 
     def register(self) -> None:
-        """Create every family of the contract (as attributes named as upstream)."""
-        ns = self.namespace
-        latency = self.latency_buckets
-        body = BODY_SIZE_BUCKETS
-        reg = self.register_metric
-        self.requests_total = reg(
-            Counter,
-            "django_http_requests_before_middlewares_total",
-            "Requests that reached the first middleware.",
-            [],
-            namespace=ns,
-        )
-        self.responses_total = reg(
-            Counter,
-            "django_http_responses_before_middlewares_total",
-            "Responses that left the first middleware.",
-            [],
-            namespace=ns,
-        )
-        self.requests_latency_before = reg(
-            Histogram,
-            "django_http_requests_latency_including_middlewares_seconds",
-            "Request latency measured around all middlewares, in seconds.",
-            [],
-            buckets=latency,
-            namespace=ns,
-        )
-        self.requests_unknown_latency_before = reg(
-            Counter,
-            "django_http_requests_unknown_latency_including_middlewares_total",
-            "Responses seen by the first middleware without a start time.",
-            [],
-            namespace=ns,
-        )
-        self.requests_latency_by_view_method = reg(
-            Histogram,
-            "django_http_requests_latency_seconds_by_view_method",
-            "Request latency measured inside all middlewares, by view and method, in seconds.",
-            ["view", "method"],
-            buckets=latency,
-            namespace=ns,
-        )
-        self.requests_unknown_latency = reg(
-            Counter,
-            "django_http_requests_unknown_latency_total",
-            "Responses or exceptions seen by the last middleware without a start time.",
-            [],
-            namespace=ns,
-        )
-        self.requests_ajax = reg(
-            Counter,
-            "django_http_ajax_requests_total",
-            "Requests sent with X-Requested-With: XMLHttpRequest.",
-            [],
-            namespace=ns,
-        )
-        self.requests_by_method = reg(
-            Counter,
-            "django_http_requests_total_by_method",
-            "Requests by method.",
-            ["method"],
-            namespace=ns,
-        )
-        self.requests_by_transport = reg(
-            Counter,
-            "django_http_requests_total_by_transport",
-            "Requests by transport (http or https).",
-            ["transport"],
-            namespace=ns,
-        )
-        self.requests_by_view_transport_method = reg(
-            Counter,
-            "django_http_requests_total_by_view_transport_method",
-            "Requests by resolved view, transport and method.",
-            ["view", "transport", "method"],
-            namespace=ns,
-        )
-        self.requests_body_bytes = reg(
-            Histogram,
-            "django_http_requests_body_total_bytes",
-            "Request body size from Content-Length, in bytes.",
-            [],
-            buckets=body,
-            namespace=ns,
-        )
-        self.responses_by_templatename = reg(
-            Counter,
-            "django_http_responses_total_by_templatename",
-            "Template responses by template name.",
-            ["templatename"],
-            namespace=ns,
-        )
-        self.responses_by_status = reg(
-            Counter,
-            "django_http_responses_total_by_status",
-            "Responses by status code.",
-            ["status"],
-            namespace=ns,
-        )
-        self.responses_by_status_view_method = reg(
-            Counter,
-            "django_http_responses_total_by_status_view_method",
-            "Responses by status code, view and method.",
-            ["status", "view", "method"],
-            namespace=ns,
-        )
-        self.responses_body_bytes = reg(
-            Histogram,
-            "django_http_responses_body_total_bytes",
-            "Non-streaming response body size, in bytes.",
-            [],
-            buckets=body,
-            namespace=ns,
-        )
-        self.responses_by_charset = reg(
-            Counter,
-            "django_http_responses_total_by_charset",
-            "Responses by charset.",
-            ["charset"],
-            namespace=ns,
-        )
-        self.responses_streaming = reg(
-            Counter,
-            "django_http_responses_streaming_total",
-            "Streaming responses.",
-            [],
-            namespace=ns,
-        )
-        self.exceptions_by_type = reg(
-            Counter,
-            "django_http_exceptions_total_by_type",
-            "Exceptions raised by views, by exception class name.",
-            ["type"],
-            namespace=ns,
-        )
-        self.exceptions_by_view = reg(
-            Counter,
-            "django_http_exceptions_total_by_view",
-            "Exceptions raised by views, by view.",
-            ["view"],
-            namespace=ns,
-        )
+        """Create every family of the HTTP table (as attributes named as upstream)."""
+        for family in HTTP:
+            options: MetricOptions = {"namespace": self.namespace}
+            buckets = family.bucket_bounds(self.latency_buckets)
+            if buckets is not None:
+                options["buckets"] = buckets
+            metric = self.register_metric(
+                family.metric_cls,
+                family.name,
+                family.documentation,
+                [*family.labelnames],
+                **options,
+            )
+            setattr(self, family.key, metric)
 
     def _unregister_own(self) -> None:
         for value in list(vars(self).values()):

@@ -12,15 +12,24 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, ClassVar, Final, TypeVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.metrics_core import Metric
 
 from django_prometheus.config import PrometheusConfig, get_config
+from django_prometheus.families import (
+    BODY_SIZE_BUCKETS,
+    CACHE,
+    DB,
+    ERRORS,
+    MIGRATIONS,
+    MODEL,
+    Family,
+)
 from django_prometheus.sinks.protocols import CacheGetOutcome, Component, Transport
 from django_prometheus.sinks.recorders import Record, counter_inc, histogram_observe
-from django_prometheus.utils import PowersOf
 
 if TYPE_CHECKING:
     from django_prometheus.middleware import Metrics
@@ -37,57 +46,42 @@ __all__ = [
     "get_sinks",
 ]
 
-BODY_SIZE_BUCKETS: Final[tuple[float, ...]] = tuple(PowersOf(2, 30))
-
 _DomainT = TypeVar("_DomainT")
 
 
 class _Family:
-    """Creates metrics with the shared namespace and registry."""
+    """Makes the families of the table with the shared namespace, registry and buckets."""
 
-    def __init__(self, registry: CollectorRegistry, namespace: str) -> None:
+    def __init__(
+        self, registry: CollectorRegistry, namespace: str, latency_buckets: tuple[float, ...]
+    ) -> None:
         self.registry = registry
         self.namespace = namespace
+        self.latency_buckets = latency_buckets
 
-    def counter(self, name: str, documentation: str, labels: tuple[str, ...] = ()) -> Counter:
-        return Counter(
-            name, documentation, labels, namespace=self.namespace, registry=self.registry
-        )
+    def make(self, holder: object, families: tuple[Family, ...], *, register: bool = True) -> None:
+        """Set ``holder.<key>`` to each family, made in the table's order."""
+        for family in families:
+            setattr(holder, family.key, self._make(family, self.registry if register else None))
 
-    def histogram(
-        self,
-        name: str,
-        documentation: str,
-        labels: tuple[str, ...] = (),
-        *,
-        buckets: tuple[float, ...],
-    ) -> Histogram:
-        return Histogram(
-            name,
-            documentation,
-            labels,
-            namespace=self.namespace,
-            registry=self.registry,
-            buckets=buckets,
-        )
-
-    def gauge(
-        self,
-        name: str,
-        documentation: str,
-        labels: tuple[str, ...],
-        *,
-        multiprocess_mode: str,
-        register: bool = True,
-    ) -> Gauge:
-        return Gauge(
-            name,
-            documentation,
-            labels,
-            namespace=self.namespace,
-            registry=self.registry if register else None,
-            multiprocess_mode=multiprocess_mode,  # type: ignore[arg-type]
-        )
+    def _make(self, family: Family, registry: CollectorRegistry | None) -> MetricWrapperBase:
+        args = (family.name, family.documentation, family.labelnames)
+        if family.metric_cls is Histogram:
+            bounds = family.bucket_bounds(self.latency_buckets)
+            return Histogram(
+                *args,
+                namespace=self.namespace,
+                registry=registry,
+                buckets=Histogram.DEFAULT_BUCKETS if bounds is None else bounds,
+            )
+        if family.metric_cls is Gauge and family.multiprocess_mode is not None:
+            return Gauge(
+                *args,
+                namespace=self.namespace,
+                registry=registry,
+                multiprocess_mode=family.multiprocess_mode,
+            )
+        return family.metric_cls(*args, namespace=self.namespace, registry=registry)
 
 
 class _ViewSeries:
@@ -290,34 +284,15 @@ class _BoundPrometheusDbSink:
 
 
 class PrometheusDbSink:
-    def __init__(self, family: _Family, latency_buckets: tuple[float, ...]) -> None:
-        labels = ("alias", "vendor")
-        c = family.counter
-        self.new_connections = c(
-            "django_db_new_connections_total", "Database connections opened.", labels
-        )
-        self.new_connection_errors = c(
-            "django_db_new_connection_errors_total", "Database connections that failed.", labels
-        )
-        self.execute = c(
-            "django_db_execute_total",
-            "Queries executed (one per execute, one per parameter set of executemany).",
-            labels,
-        )
-        self.execute_many = c(
-            "django_db_execute_many_total",
-            "Parameter sets executed through executemany.",
-            labels,
-        )
-        self.errors = c(
-            "django_db_errors_total", "Queries that raised, by exception class.", (*labels, "type")
-        )
-        self.query_duration = family.histogram(
-            "django_db_query_duration_seconds",
-            "Query duration, in seconds.",
-            labels,
-            buckets=latency_buckets,
-        )
+    new_connections: Counter
+    new_connection_errors: Counter
+    execute: Counter
+    execute_many: Counter
+    errors: Counter
+    query_duration: Histogram
+
+    def __init__(self, family: _Family) -> None:
+        family.make(self, DB)
         self._bound: dict[tuple[str, str], _BoundPrometheusDbSink] = {}
         self._lock = threading.Lock()
 
@@ -363,16 +338,13 @@ class _BoundPrometheusCacheSink:
 
 
 class PrometheusCacheSink:
+    gets: Counter
+    hits: Counter
+    misses: Counter
+    fails: Counter
+
     def __init__(self, family: _Family) -> None:
-        c = family.counter
-        self.gets = c("django_cache_get_total", "Cache get calls.", ("backend",))
-        self.hits = c("django_cache_get_hits_total", "Cache gets that found the key.", ("backend",))
-        self.misses = c(
-            "django_cache_get_misses_total", "Cache gets that missed the key.", ("backend",)
-        )
-        self.fails = c(
-            "django_cache_get_fail_total", "Cache gets that failed with an error.", ("backend",)
-        )
+        family.make(self, CACHE)
         self._bound: dict[str, _BoundPrometheusCacheSink] = {}
         self._lock = threading.Lock()
 
@@ -407,11 +379,12 @@ class _BoundPrometheusModelSink:
 
 
 class PrometheusModelSink:
+    inserts: Counter
+    updates: Counter
+    deletes: Counter
+
     def __init__(self, family: _Family) -> None:
-        c = family.counter
-        self.inserts = c("django_model_inserts_total", "Model instances inserted.", ("model",))
-        self.updates = c("django_model_updates_total", "Model instances updated.", ("model",))
-        self.deletes = c("django_model_deletes_total", "Model instances deleted.", ("model",))
+        family.make(self, MODEL)
 
     def bind(self, model: str) -> _BoundPrometheusModelSink:
         return _BoundPrometheusModelSink(self, model)
@@ -426,24 +399,11 @@ class PrometheusMigrationSink:
     scraping thread, never at startup.
     """
 
+    applied: Gauge
+    unapplied: Gauge
+
     def __init__(self, family: _Family) -> None:
-        # "livemostrecent": every process reads the same database, so the value
-        # most recently read by a live process is the truth; no per-pid series,
-        # and a dead worker's stale count cannot outlive it (as "max" would let it).
-        self.applied = family.gauge(
-            "django_migrations_applied_total",
-            "Migrations applied, per database connection.",
-            ("connection",),
-            multiprocess_mode="livemostrecent",
-            register=False,
-        )
-        self.unapplied = family.gauge(
-            "django_migrations_unapplied_total",
-            "Migrations not yet applied, per database connection.",
-            ("connection",),
-            multiprocess_mode="livemostrecent",
-            register=False,
-        )
+        family.make(self, MIGRATIONS, register=False)
         self.refresher: Callable[[], object] | None = None
         family.registry.register(self)
 
@@ -465,12 +425,10 @@ class PrometheusMigrationSink:
 
 
 class PrometheusErrorSink:
+    errors: Counter
+
     def __init__(self, family: _Family) -> None:
-        self.errors = family.counter(
-            "django_prometheus_instrumentation_errors_total",
-            "Errors raised inside django-prometheus while recording; the host was not affected.",
-            ("component",),
-        )
+        family.make(self, ERRORS)
 
     def instrumentation_failed(self, component: Component) -> None:
         self.errors.labels(component).inc()
@@ -490,7 +448,7 @@ class PrometheusSinks:
         self.registry = registry
         self.namespace = namespace
         self.latency_buckets = latency_buckets or DEFAULT_LATENCY_BUCKETS
-        self._family = _Family(registry, namespace)
+        self._family = _Family(registry, namespace, self.latency_buckets)
         self._lock = threading.Lock()
         self._domains: dict[str, object] = {}
 
@@ -528,7 +486,7 @@ class PrometheusSinks:
 
     @property
     def db(self) -> PrometheusDbSink:
-        return self._domain("db", lambda: PrometheusDbSink(self._family, self.latency_buckets))
+        return self._domain("db", lambda: PrometheusDbSink(self._family))
 
     @property
     def cache(self) -> PrometheusCacheSink:

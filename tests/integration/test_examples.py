@@ -18,7 +18,7 @@ import pytest
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from django_prometheus._reference import build_reference_registry, exposed_sample_names
+from scripts.gen_metrics_doc import build_reference_registry, exposed_sample_names
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = ROOT / "examples" / "prometheus"

@@ -1,4 +1,4 @@
-"""The reference registry holds the whole contract, and docs/metrics.md is made from it."""
+"""The reference registry holds the whole contract; docs/metrics.md is made from it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, Counter
 
-from django_prometheus._reference import (
+from django_prometheus.families import DOMAINS
+from scripts.gen_metrics_doc import (
     METRIC_NOTES,
     MetricReferenceError,
     build_reference_registry,
@@ -100,6 +101,7 @@ def test_every_note_describes_an_exported_metric() -> None:
         f"{family.name}_total" if family.type == "counter" else family.name for family in families
     }
     assert set(METRIC_NOTES) == primary
+    assert len(primary) == sum(len(families) for families in DOMAINS.values())
 
 
 def test_committed_doc_matches_the_registry() -> None:
@@ -137,7 +139,10 @@ def test_script_check_mode_agrees() -> None:
 def test_a_family_without_notes_is_reported() -> None:
     registry = build_reference_registry()
     Counter("django_unexplained", "New and undocumented.", registry=registry).inc()
-    with pytest.raises(MetricReferenceError, match=r"^django_unexplained_total has no entry"):
+    with pytest.raises(
+        MetricReferenceError,
+        match=r"^django_unexplained_total is not declared in django_prometheus.families$",
+    ):
         render_metrics_doc(registry)
 
 
@@ -147,17 +152,41 @@ def test_a_family_without_series_is_reported() -> None:
     with pytest.raises(
         MetricReferenceError,
         match=r"^django_unused_total has no series: report an event for it in "
-        r"build_reference_registry\(\); django_unused_total has no entry in METRIC_NOTES$",
+        r"build_reference_registry\(\); django_unused_total is not declared in "
+        r"django_prometheus.families$",
     ):
         render_metrics_doc(registry)
 
 
-def test_a_note_without_a_family_is_reported() -> None:
+def test_a_declared_family_that_is_not_exported_is_reported() -> None:
     with pytest.raises(
         MetricReferenceError,
-        match=r"^METRIC_NOTES describes django_cache_get_fail_total, which is not exported",
+        match=r"^django_prometheus.families declares django_cache_get_fail_total, "
+        r"which is not exported$",
     ):
         render_metrics_doc(_registry_without("django_cache_get_fail"))
+
+
+def test_a_family_exported_unlike_its_declaration_is_reported() -> None:
+    registry = _registry_without("django_cache_get_fail")
+    Counter("django_cache_get_fail", "Other help.", ("backend",), registry=registry).labels("x")
+    with pytest.raises(
+        MetricReferenceError,
+        match=r"^django_cache_get_fail_total is exported unlike its declaration in "
+        r"django_prometheus.families$",
+    ):
+        render_metrics_doc(registry)
+
+
+def test_notes_must_match_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(METRIC_NOTES, "django_gone_total", METRIC_NOTES["django_db_errors_total"])
+    monkeypatch.delitem(METRIC_NOTES, "django_db_errors_total")
+    with pytest.raises(
+        MetricReferenceError,
+        match=r"^django_db_errors_total has no entry in METRIC_NOTES; "
+        r"METRIC_NOTES describes django_gone_total, which is not declared$",
+    ):
+        render_metrics_doc()
 
 
 def _registry_without(family_name: str) -> CollectorRegistry:

@@ -1,0 +1,326 @@
+"""Every metric family we export, declared once.
+
+``Metrics.register`` makes the HTTP families from this table and the prometheus
+sinks make the others; ``scripts/gen_metrics_doc.py`` writes docs/metrics.md
+from it. The order of a domain is the order of registration, hence of
+``/metrics``. Names are as passed to prometheus_client and are the contract
+(spec/metrics.md): never rename one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final, Literal, TypeAlias
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from django_prometheus.utils import PowersOf
+
+__all__ = [
+    "BODY_SIZE_BUCKETS",
+    "CACHE",
+    "DB",
+    "DOMAINS",
+    "ERRORS",
+    "HTTP",
+    "MIGRATIONS",
+    "MODEL",
+    "Buckets",
+    "Domain",
+    "Family",
+    "MetricClass",
+    "MultiprocessMode",
+]
+
+BODY_SIZE_BUCKETS: Final[tuple[float, ...]] = tuple(PowersOf(2, 30))
+
+MetricClass: TypeAlias = type[Counter] | type[Gauge] | type[Histogram]
+Buckets: TypeAlias = Literal["latency", "body"] | tuple[float, ...]
+"""``"latency"``: ``PROMETHEUS_LATENCY_BUCKETS``; ``"body"``: :data:`BODY_SIZE_BUCKETS`."""
+MultiprocessMode: TypeAlias = Literal[
+    "all", "liveall", "min", "livemin", "max", "livemax", "sum", "livesum", "mostrecent",
+    "livemostrecent",
+]  # fmt: skip
+Domain: TypeAlias = Literal["http", "db", "cache", "model", "migrations", "errors"]
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    """One family; ``key`` is the attribute that holds it (on ``Metrics`` or its sink)."""
+
+    key: str
+    metric_cls: MetricClass
+    name: str
+    documentation: str
+    labelnames: tuple[str, ...] = ()
+    buckets: Buckets | None = None
+    multiprocess_mode: MultiprocessMode | None = None
+
+    def bucket_bounds(self, latency_buckets: tuple[float, ...]) -> tuple[float, ...] | None:
+        """The histogram's upper bounds under the configured latency buckets."""
+        if self.buckets == "latency":
+            return latency_buckets
+        if self.buckets == "body":
+            return BODY_SIZE_BUCKETS
+        return self.buckets
+
+
+_VIEW_METHOD: Final = ("view", "method")
+_DB_LABELS: Final = ("alias", "vendor")
+
+HTTP: Final = (
+    Family(
+        "requests_total",
+        Counter,
+        "django_http_requests_before_middlewares_total",
+        "Requests that reached the first middleware.",
+    ),
+    Family(
+        "responses_total",
+        Counter,
+        "django_http_responses_before_middlewares_total",
+        "Responses that left the first middleware.",
+    ),
+    Family(
+        "requests_latency_before",
+        Histogram,
+        "django_http_requests_latency_including_middlewares_seconds",
+        "Request latency measured around all middlewares, in seconds.",
+        buckets="latency",
+    ),
+    Family(
+        "requests_unknown_latency_before",
+        Counter,
+        "django_http_requests_unknown_latency_including_middlewares_total",
+        "Responses seen by the first middleware without a start time.",
+    ),
+    Family(
+        "requests_latency_by_view_method",
+        Histogram,
+        "django_http_requests_latency_seconds_by_view_method",
+        "Request latency measured inside all middlewares, by view and method, in seconds.",
+        _VIEW_METHOD,
+        buckets="latency",
+    ),
+    Family(
+        "requests_unknown_latency",
+        Counter,
+        "django_http_requests_unknown_latency_total",
+        "Responses or exceptions seen by the last middleware without a start time.",
+    ),
+    Family(
+        "requests_ajax",
+        Counter,
+        "django_http_ajax_requests_total",
+        "Requests sent with X-Requested-With: XMLHttpRequest.",
+    ),
+    Family(
+        "requests_by_method",
+        Counter,
+        "django_http_requests_total_by_method",
+        "Requests by method.",
+        ("method",),
+    ),
+    Family(
+        "requests_by_transport",
+        Counter,
+        "django_http_requests_total_by_transport",
+        "Requests by transport (http or https).",
+        ("transport",),
+    ),
+    Family(
+        "requests_by_view_transport_method",
+        Counter,
+        "django_http_requests_total_by_view_transport_method",
+        "Requests by resolved view, transport and method.",
+        ("view", "transport", "method"),
+    ),
+    Family(
+        "requests_body_bytes",
+        Histogram,
+        "django_http_requests_body_total_bytes",
+        "Request body size from Content-Length, in bytes.",
+        buckets="body",
+    ),
+    Family(
+        "responses_by_templatename",
+        Counter,
+        "django_http_responses_total_by_templatename",
+        "Template responses by template name.",
+        ("templatename",),
+    ),
+    Family(
+        "responses_by_status",
+        Counter,
+        "django_http_responses_total_by_status",
+        "Responses by status code.",
+        ("status",),
+    ),
+    Family(
+        "responses_by_status_view_method",
+        Counter,
+        "django_http_responses_total_by_status_view_method",
+        "Responses by status code, view and method.",
+        ("status", *_VIEW_METHOD),
+    ),
+    Family(
+        "responses_body_bytes",
+        Histogram,
+        "django_http_responses_body_total_bytes",
+        "Non-streaming response body size, in bytes.",
+        buckets="body",
+    ),
+    Family(
+        "responses_by_charset",
+        Counter,
+        "django_http_responses_total_by_charset",
+        "Responses by charset.",
+        ("charset",),
+    ),
+    Family(
+        "responses_streaming",
+        Counter,
+        "django_http_responses_streaming_total",
+        "Streaming responses.",
+    ),
+    Family(
+        "exceptions_by_type",
+        Counter,
+        "django_http_exceptions_total_by_type",
+        "Exceptions raised by views, by exception class name.",
+        ("type",),
+    ),
+    Family(
+        "exceptions_by_view",
+        Counter,
+        "django_http_exceptions_total_by_view",
+        "Exceptions raised by views, by view.",
+        ("view",),
+    ),
+)
+
+DB: Final = (
+    Family(
+        "new_connections",
+        Counter,
+        "django_db_new_connections_total",
+        "Database connections opened.",
+        _DB_LABELS,
+    ),
+    Family(
+        "new_connection_errors",
+        Counter,
+        "django_db_new_connection_errors_total",
+        "Database connections that failed.",
+        _DB_LABELS,
+    ),
+    Family(
+        "execute",
+        Counter,
+        "django_db_execute_total",
+        "Queries executed (one per execute, one per parameter set of executemany).",
+        _DB_LABELS,
+    ),
+    Family(
+        "execute_many",
+        Counter,
+        "django_db_execute_many_total",
+        "Parameter sets executed through executemany.",
+        _DB_LABELS,
+    ),
+    Family(
+        "errors",
+        Counter,
+        "django_db_errors_total",
+        "Queries that raised, by exception class.",
+        (*_DB_LABELS, "type"),
+    ),
+    Family(
+        "query_duration",
+        Histogram,
+        "django_db_query_duration_seconds",
+        "Query duration, in seconds.",
+        _DB_LABELS,
+        buckets="latency",
+    ),
+)
+
+CACHE: Final = (
+    Family("gets", Counter, "django_cache_get_total", "Cache get calls.", ("backend",)),
+    Family(
+        "hits",
+        Counter,
+        "django_cache_get_hits_total",
+        "Cache gets that found the key.",
+        ("backend",),
+    ),
+    Family(
+        "misses",
+        Counter,
+        "django_cache_get_misses_total",
+        "Cache gets that missed the key.",
+        ("backend",),
+    ),
+    Family(
+        "fails",
+        Counter,
+        "django_cache_get_fail_total",
+        "Cache gets that failed with an error.",
+        ("backend",),
+    ),
+)
+
+MODEL: Final = (
+    Family(
+        "inserts", Counter, "django_model_inserts_total", "Model instances inserted.", ("model",)
+    ),
+    Family(
+        "updates", Counter, "django_model_updates_total", "Model instances updated.", ("model",)
+    ),
+    Family(
+        "deletes", Counter, "django_model_deletes_total", "Model instances deleted.", ("model",)
+    ),
+)
+
+# "livemostrecent": every process reads the same database, so the value most recently
+# read by a live process is the truth; no per-pid series, and a dead worker's stale
+# count cannot outlive it (as "max" would let it).
+MIGRATIONS: Final = (
+    Family(
+        "applied",
+        Gauge,
+        "django_migrations_applied_total",
+        "Migrations applied, per database connection.",
+        ("connection",),
+        multiprocess_mode="livemostrecent",
+    ),
+    Family(
+        "unapplied",
+        Gauge,
+        "django_migrations_unapplied_total",
+        "Migrations not yet applied, per database connection.",
+        ("connection",),
+        multiprocess_mode="livemostrecent",
+    ),
+)
+
+ERRORS: Final = (
+    Family(
+        "errors",
+        Counter,
+        "django_prometheus_instrumentation_errors_total",
+        "Errors raised inside django-prometheus while recording; the host was not affected.",
+        ("component",),
+    ),
+)
+
+DOMAINS: Final[Mapping[Domain, tuple[Family, ...]]] = {
+    "http": HTTP,
+    "db": DB,
+    "cache": CACHE,
+    "model": MODEL,
+    "migrations": MIGRATIONS,
+    "errors": ERRORS,
+}
+"""Every family by domain, in the order the reference registry makes them."""

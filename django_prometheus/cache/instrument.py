@@ -23,7 +23,6 @@ A backend of your own can be counted the same way::
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from functools import cached_property
 from typing import ClassVar, Final
@@ -34,7 +33,7 @@ from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
 import django_prometheus.checks  # noqa: F401  (registers W006 even when the app is not installed)
 from django_prometheus.safety import instrumentation_failed
 from django_prometheus.sinks.protocols import BoundCacheSink, CacheGetOutcome, CacheSink
-from django_prometheus.sinks.provider import SinkSlot, default_sinks, fixed_slot
+from django_prometheus.sinks.provider import SinkSlot, default_sinks, fixed_slot, followed_slot
 
 __all__ = ["InstrumentedCache"]
 
@@ -70,23 +69,6 @@ def _bind(backend: str, sink: CacheSink) -> BoundCacheSink:
         return _NoSink()
 
 
-# Django makes a cache instance per thread (per request under ASGI): one slot per label.
-_followed_slots: dict[str, SinkSlot[BoundCacheSink]] = {}
-_slots_lock: Final = threading.Lock()
-
-
-def _followed_slot(backend: str) -> SinkSlot[BoundCacheSink]:
-    slot = _followed_slots.get(backend)
-    if slot is None:
-        with _slots_lock:
-            slot = _followed_slots.get(backend)
-            if slot is None:
-                slot = _followed_slots[backend] = SinkSlot(
-                    lambda bundle: _bind(backend, (bundle or default_sinks()).cache)
-                )
-    return slot
-
-
 class InstrumentedCache(BaseCache):
     """Counts the gets of the cache backend that follows it in the bases."""
 
@@ -111,7 +93,11 @@ class InstrumentedCache(BaseCache):
 
     @cached_property
     def _djp_slot(self) -> SinkSlot[BoundCacheSink]:
-        return _followed_slot(self.backend_label)
+        # Django makes a cache instance per thread (per request under ASGI): one slot per label.
+        backend = self.backend_label
+        return followed_slot(
+            ("cache", backend), lambda bundle: _bind(backend, (bundle or default_sinks()).cache)
+        )
 
     @property
     def _djp_sink(self) -> BoundCacheSink:

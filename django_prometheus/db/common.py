@@ -29,7 +29,13 @@ from django.utils.asyncio import async_unsafe
 import django_prometheus.checks  # noqa: F401  (registers W006 even when the app is not installed)
 from django_prometheus.safety import instrumentation_failed
 from django_prometheus.sinks.protocols import BoundDbSink, DbSink
-from django_prometheus.sinks.provider import SinkSlot, current_sinks, default_sinks, fixed_slot
+from django_prometheus.sinks.provider import (
+    SinkSlot,
+    current_sinks,
+    default_sinks,
+    fixed_slot,
+    followed_slot,
+)
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -50,7 +56,6 @@ _classes_by_sink: weakref.WeakKeyDictionary[DbSink, dict[tuple[type, str, str], 
     weakref.WeakKeyDictionary()
 )
 _exporting_classes: weakref.WeakSet[type] = weakref.WeakSet()
-_followed_slots: dict[tuple[str, str], SinkSlot[BoundDbSink]] = {}
 _fixed_slots: weakref.WeakKeyDictionary[DbSink, dict[tuple[str, str], SinkSlot[BoundDbSink]]] = (
     weakref.WeakKeyDictionary()
 )
@@ -88,15 +93,10 @@ def _bind(sink: DbSink, alias: str, vendor: str) -> BoundDbSink:
 def _slot(alias: str, vendor: str, sink: DbSink | None) -> SinkSlot[BoundDbSink]:
     """The slot of ``alias``: following the current sinks, or fixed to ``sink``."""
     if sink is None:
-        slot = _followed_slots.get((alias, vendor))
-        if slot is None:
-            with _lock:
-                slot = _followed_slots.get((alias, vendor))
-                if slot is None:
-                    slot = _followed_slots[(alias, vendor)] = SinkSlot(
-                        lambda bundle: _bind((bundle or default_sinks()).db, alias, vendor)
-                    )
-        return slot
+        return followed_slot(
+            ("db", alias, vendor),
+            lambda bundle: _bind((bundle or default_sinks()).db, alias, vendor),
+        )
     with _lock:
         per_sink = _fixed_slots.setdefault(sink, {})
         slot = per_sink.get((alias, vendor))
@@ -201,9 +201,12 @@ def ExportingCursorWrapper(
             f"{cursor_class.__qualname__} has none"
         )
     key = (cursor_class, alias, vendor)
-    with _lock:
-        classes = _classes if sink is None else _classes_by_sink.setdefault(sink, {})
-        made = classes.get(key)
+    if sink is None:
+        classes = _classes  # read without the lock: PostgreSQL asks on every new connection
+    else:
+        with _lock:
+            classes = _classes_by_sink.setdefault(sink, {})
+    made = classes.get(key)
     if made is None:
         slot = _slot(alias, vendor, sink)
         with _lock:

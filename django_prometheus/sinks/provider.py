@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable
-from typing import Generic, Protocol, TypeVar
+from collections.abc import Callable, Hashable
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from django_prometheus.sinks.protocols import (
     CacheSink,
@@ -30,6 +30,7 @@ __all__ = [
     "current_sinks",
     "default_sinks",
     "fixed_slot",
+    "followed_slot",
     "overriding_sinks",
     "pop_sinks",
     "push_sinks",
@@ -94,6 +95,21 @@ class SinkSlot(Generic[_T]):
             if sink is None:
                 sink = self.sink = self._bind(overriding_sinks())
             return sink
+
+
+_followed: dict[Hashable, SinkSlot[Any]] = {}
+
+
+def followed_slot(key: Hashable, bind: Callable[[SinkBundle | None], _T]) -> SinkSlot[_T]:
+    """The one slot that follows the current sinks for ``key`` (an alias, a cache label),
+    made with ``bind`` on first use; the same key always gives the same slot."""
+    slot = _followed.get(key)
+    if slot is None:
+        with _lock:
+            slot = _followed.get(key)
+            if slot is None:
+                slot = _followed[key] = SinkSlot(bind)
+    return cast("SinkSlot[_T]", slot)
 
 
 def fixed_slot(sink: _T) -> SinkSlot[_T]:

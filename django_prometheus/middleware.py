@@ -1,56 +1,48 @@
-"""HTTP middlewares: every request metric of the contract, native under WSGI and ASGI.
+"""The two HTTP middlewares: every request metric of the contract, native under WSGI and ASGI.
 
-Put ``PrometheusBeforeMiddleware`` first and ``PrometheusAfterMiddleware`` last in
-``MIDDLEWARE``. Both are new-style middlewares that are sync- and async-capable:
-under ASGI Django gives them coroutines and they record on the event loop (no
-``sync_to_async`` hop of theirs); under WSGI they are plain functions and no event
-loop is involved.
-
-The established extension API works unchanged: ``Metrics`` (``get_instance``,
-``_instance``, ``register_metric``), the middleware attribute ``metrics_cls`` and
-``label_metric(metric, request, response=None, **labels)``. With the default
-classes the middlewares take a fast path (label children bound once, headers read
-from ``request.META``); a subclass that overrides ``label_metric`` or
-``metrics_cls`` gets the generic path, which calls ``label_metric`` for every
-metric exactly as the established package did.
-
-Requests excluded by ``PROMETHEUS_EXCLUDED_PATHS`` or served by a view marked
-``@prometheus_exempt`` touch no HTTP metric. Whatever goes wrong while recording is
-counted in ``django_prometheus_instrumentation_errors_total{component="http"}``
-and the request is answered exactly as without us.
+Both are sync- and async-capable new-style middlewares: under ASGI they record on
+the event loop (no ``sync_to_async`` hop of theirs). Every hook records through one
+sink: the provider's current one, or, for a subclass that overrides
+``label_metric`` or ``metrics_cls``, the adapter that makes the established
+package's ``label_metric`` calls.
 """
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from enum import Enum
 from functools import cached_property
 from time import perf_counter
-from typing import TYPE_CHECKING, ClassVar, Final, TypedDict, TypeVar, cast
+from typing import ClassVar, Final, TypeVar, cast
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
-from django.core.exceptions import ImproperlyConfigured
-from django.core.signals import setting_changed
 from django.http import Http404, HttpRequest
 from django.http.response import HttpResponseBase
-from django.urls import ResolverMatch
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 
 import django_prometheus.checks  # noqa: F401  (registers W006 even when the app is not installed)
 from django_prometheus.config import get_config
 from django_prometheus.decorators import is_prometheus_exempt
-from django_prometheus.families import HTTP
+from django_prometheus.http_labels import (
+    INVALID_METHOD,
+    METHOD_LABEL,
+    STANDARD_METHODS,
+    UNNAMED_TEMPLATE,
+    UNNAMED_VIEW,
+    charset_label,
+    content_length,
+    method_label,
+    response_body_size,
+    template_label,
+    transport,
+    view_label,
+)
+from django_prometheus.http_metrics import MetricOptions, Metrics
 from django_prometheus.safety import instrumentation_failed
 from django_prometheus.sinks.label_metric import LabelMetricSink
 from django_prometheus.sinks.prometheus import PrometheusHttpSink
 from django_prometheus.sinks.protocols import ErrorSink, HttpSink, Transport
 from django_prometheus.sinks.provider import SinkBundle, SinkSlot, fixed_slot
-
-if TYPE_CHECKING:
-    from typing_extensions import Unpack
 
 __all__ = [
     "AFTER_START",
@@ -64,15 +56,6 @@ __all__ = [
     "PrometheusAfterMiddleware",
     "PrometheusBeforeMiddleware",
 ]
-
-STANDARD_METHODS: Final = frozenset(
-    ("GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "OPTIONS", "CONNECT", "PATCH")
-)
-INVALID_METHOD: Final = "<invalid method>"
-UNNAMED_VIEW: Final = "<unnamed view>"
-UNNAMED_TEMPLATE: Final = "<unnamed template>"
-
-_METHOD_LABEL: Final[dict[object, str]] = {method: method for method in STANDARD_METHODS}
 
 # Per-request state lives in the request's __dict__ under these keys. The two start
 # times keep the established package's attribute names.
@@ -103,202 +86,8 @@ _ENTERED: Final = _Marker("<entered>")
 _AfterState = tuple[str, str, bool]
 
 _MetricT = TypeVar("_MetricT", bound=MetricWrapperBase)
-_MetricsT = TypeVar("_MetricsT", bound="Metrics")
 
-_instance_lock = threading.RLock()
 _EXEMPT_CACHE_LIMIT: Final = 4096
-
-
-class MetricOptions(TypedDict, total=False):
-    """Keyword arguments ``register_metric`` passes on to the metric class."""
-
-    namespace: str
-    subsystem: str
-    unit: str
-    registry: CollectorRegistry | None
-    buckets: Sequence[float]
-
-
-class Metrics:
-    """The ``django_http_*`` families, made once per class by :meth:`get_instance`.
-
-    Subclass it to change how families are made: override :meth:`register_metric`
-    (``labelnames`` arrives as a list that may be extended in place) or
-    :meth:`register` (call ``super().register()`` and add families). Families go to
-    ``registry`` (the global one unless a subclass or the constructor says
-    otherwise); namespace and latency buckets come from the settings.
-
-    Every ``Metrics`` class registers every family, so two classes cannot share one
-    registry: use the same ``metrics_cls`` on both middlewares, or give the
-    subclass a registry of its own.
-    """
-
-    _instance: ClassVar[Metrics | None] = None
-    registry: CollectorRegistry = REGISTRY
-
-    requests_total: Counter
-    responses_total: Counter
-    requests_latency_before: Histogram
-    requests_unknown_latency_before: Counter
-    requests_latency_by_view_method: Histogram
-    requests_unknown_latency: Counter
-    requests_ajax: Counter
-    requests_by_method: Counter
-    requests_by_transport: Counter
-    requests_by_view_transport_method: Counter
-    requests_body_bytes: Histogram
-    responses_by_templatename: Counter
-    responses_by_status: Counter
-    responses_by_status_view_method: Counter
-    responses_body_bytes: Histogram
-    responses_by_charset: Counter
-    responses_streaming: Counter
-    exceptions_by_type: Counter
-    exceptions_by_view: Counter
-
-    def __init__(
-        self,
-        *,
-        registry: CollectorRegistry | None = None,
-        namespace: str | None = None,
-        latency_buckets: Sequence[float] | None = None,
-    ) -> None:
-        if registry is not None:
-            self.registry = registry
-        if namespace is None or latency_buckets is None:
-            config = get_config()
-            namespace = config.metric_namespace if namespace is None else namespace
-            latency_buckets = config.latency_buckets if latency_buckets is None else latency_buckets
-        self.namespace: str = namespace
-        self.latency_buckets: tuple[float, ...] = tuple(latency_buckets)
-        try:
-            self.register()
-        except ValueError as error:
-            self._unregister_own()
-            raise ImproperlyConfigured(
-                f"{type(self).__qualname__} could not register its HTTP metrics: {error}. "
-                "Every Metrics class registers every django_http_* family: give "
-                "PrometheusBeforeMiddleware and PrometheusAfterMiddleware the same "
-                "metrics_cls, or give the Metrics subclass a registry of its own "
-                "(class attribute `registry = CollectorRegistry()`)."
-            ) from error
-
-    @classmethod
-    def get_instance(cls: type[_MetricsT]) -> _MetricsT:
-        """The one instance of this very class (a subclass gets its own, not its parent's)."""
-        instance = cls.__dict__.get("_instance")
-        if instance is None:
-            with _instance_lock:
-                instance = cls.__dict__.get("_instance")
-                if instance is None:
-                    instance = cls()
-                    cls._instance = instance
-        return cast("_MetricsT", instance)
-
-    def register_metric(
-        self,
-        metric_cls: type[_MetricT],
-        name: str,
-        documentation: str,
-        labelnames: Sequence[str] = (),
-        **kwargs: Unpack[MetricOptions],
-    ) -> _MetricT:
-        """Create one family; the hook subclasses override to add labels."""
-        kwargs.setdefault("registry", self.registry)
-        return metric_cls(  # type: ignore[misc]
-            name, documentation, labelnames=tuple(labelnames), **kwargs
-        )
-
-    def register(self) -> None:
-        """Create every family of the HTTP table (as attributes named as upstream)."""
-        for family in HTTP:
-            options: MetricOptions = {"namespace": self.namespace}
-            buckets = family.bucket_bounds(self.latency_buckets)
-            if buckets is not None:
-                options["buckets"] = buckets
-            metric = self.register_metric(
-                family.metric_cls,
-                family.name,
-                family.documentation,
-                [*family.labelnames],
-                **options,
-            )
-            setattr(self, family.key, metric)
-
-    def _unregister_own(self) -> None:
-        for value in list(vars(self).values()):
-            if isinstance(value, MetricWrapperBase):
-                with contextlib.suppress(KeyError):  # it went to another registry
-                    self.registry.unregister(value)
-
-
-def _method_label(method: str | None) -> str:
-    return _METHOD_LABEL.get(method, INVALID_METHOD)
-
-
-def _transport(request: HttpRequest) -> Transport:
-    return "https" if request.is_secure() else "http"
-
-
-def _view_label(match: ResolverMatch | None) -> str:
-    if match is None:
-        return UNNAMED_VIEW
-    return match.view_name or UNNAMED_VIEW
-
-
-def _content_length(value: object) -> int:
-    """Content-Length as a size: 0 when absent, malformed or negative."""
-    if not value:
-        return 0
-    try:
-        length = int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        return 0
-    return length if length > 0 else 0
-
-
-def _template_label(template_name: object) -> str:
-    if isinstance(template_name, str):
-        return template_name
-    if isinstance(template_name, (list, tuple)):
-        # The established package exported str(list): keep the series dashboards know.
-        return str(template_name)
-    # A Template object: its name, never its repr (which holds a memory address).
-    inner = getattr(template_name, "template", template_name)
-    name = getattr(inner, "name", None)
-    return name if isinstance(name, str) and name else UNNAMED_TEMPLATE
-
-
-# HttpResponseBase.charset parses the Content-Type header with a regex on every read;
-# the answer only depends on the header (and DEFAULT_CHARSET, see the receiver below).
-_charset_by_content_type: dict[str | None, str] = {}
-_CHARSET_CACHE_LIMIT: Final = 256
-
-
-def _charset_label(response: HttpResponseBase) -> str:
-    explicit = response.__dict__.get("_charset")
-    if explicit is not None:
-        return str(explicit)
-    content_type = response.headers.get("Content-Type")
-    charset = _charset_by_content_type.get(content_type)
-    if charset is None:
-        charset = str(response.charset)
-        if len(_charset_by_content_type) < _CHARSET_CACHE_LIMIT:
-            _charset_by_content_type[content_type] = charset
-    return charset
-
-
-def _forget_charsets(*, setting: str = "", **_: object) -> None:
-    if setting == "DEFAULT_CHARSET":
-        _charset_by_content_type.clear()
-
-
-setting_changed.connect(_forget_charsets, dispatch_uid="django_prometheus.middleware.charsets")
-
-
-def _response_body(response: HttpResponseBase) -> int | None:
-    content = getattr(response, "content", None)
-    return len(content) if isinstance(content, bytes) else None
 
 
 _SyncGetResponse = Callable[[HttpRequest], HttpResponseBase]
@@ -535,7 +324,7 @@ class PrometheusAfterMiddleware(_PrometheusMiddleware):
         try:
             if not self._view_is_new_and_counted(request, view_func):
                 return
-            method = _METHOD_LABEL.get(request.method, INVALID_METHOD)
+            method = METHOD_LABEL.get(request.method, INVALID_METHOD)
             transport: Transport = "https" if request.is_secure() else "http"
             match = request.resolver_match
             view = (match.view_name or UNNAMED_VIEW) if match is not None else UNNAMED_VIEW
@@ -554,7 +343,7 @@ class PrometheusAfterMiddleware(_PrometheusMiddleware):
                 response, "template_name"
             ):
                 return response
-            template = _template_label(response.template_name)
+            template = template_label(response.template_name)
             self._sink(request, response).template_rendered(template)
         except Exception as error:
             self._failed(error)
@@ -592,9 +381,9 @@ class PrometheusAfterMiddleware(_PrometheusMiddleware):
                 str(response.status_code),
                 view,
                 method,
-                _charset_label(response),
+                charset_label(response),
                 streaming,
-                None if streaming else _response_body(response),
+                None if streaming else response_body_size(response),
             )
             if not timed:
                 sink.request_timed(view, method, _latency(request.__dict__, AFTER_START))
@@ -614,10 +403,10 @@ class PrometheusAfterMiddleware(_PrometheusMiddleware):
         if match is not None and self._is_exempt(match.func):
             request.__dict__[_AFTER_STATE] = _EXEMPT
             return None
-        method = _method_label(request.method)
-        started = (method, _view_label(match), False)
+        method = method_label(request.method)
+        started = (method, view_label(match), False)
         request.__dict__[_AFTER_STATE] = started
-        self._receive(sink, request, method, _transport(request))
+        self._receive(sink, request, method, transport(request))
         return started
 
     @staticmethod
@@ -625,7 +414,7 @@ class PrometheusAfterMiddleware(_PrometheusMiddleware):
         meta = request.META
         ajax = meta.get("HTTP_X_REQUESTED_WITH") == "XMLHttpRequest"
         length = meta.get("CONTENT_LENGTH")
-        sink.request_received(method, transport, ajax, _content_length(length) if length else 0)
+        sink.request_received(method, transport, ajax, content_length(length) if length else 0)
 
 
 def _latency(state: dict[str, object], key: str) -> float | None:

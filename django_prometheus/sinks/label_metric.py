@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from django.http import HttpRequest
     from django.http.response import HttpResponseBase
 
-    from django_prometheus.middleware import Metrics
+    from django_prometheus.http_metrics import Metrics
 
 __all__ = ["LabelMetric", "LabelMetricSink"]
 

@@ -32,7 +32,7 @@ from django_prometheus.sinks.protocols import CacheGetOutcome, Component, Transp
 from django_prometheus.sinks.recorders import Record, counter_inc, histogram_observe
 
 if TYPE_CHECKING:
-    from django_prometheus.middleware import Metrics
+    from django_prometheus.http_metrics import Metrics
 
 __all__ = [
     "BODY_SIZE_BUCKETS",
@@ -474,7 +474,7 @@ class PrometheusSinks:
     def _http_metrics(self) -> Metrics:
         # The HTTP families belong to a middleware.Metrics (upstream extension API);
         # in the global registry that is the very instance the middlewares use.
-        from django_prometheus.middleware import Metrics
+        from django_prometheus.http_metrics import Metrics
 
         if self.registry is REGISTRY:
             shared = Metrics.get_instance()

@@ -192,6 +192,11 @@ def test_every_module_imports_alone_in_a_fresh_interpreter() -> None:
     assert outcomes == dict.fromkeys(modules, "ok"), result.stderr
 
 
+def test_the_package_has_no_import_cycle() -> None:
+    cycles = describe_cycles(import_graph(PACKAGE), PACKAGE)
+    assert cycles == [], "\n".join(cycles)
+
+
 # --- the graph reader itself, on a package written for the purpose -----------------------
 
 

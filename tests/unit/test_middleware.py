@@ -33,8 +33,8 @@ from django.test import RequestFactory, override_settings
 from django.urls import ResolverMatch
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from django_prometheus import http_labels, safety
 from django_prometheus import middleware as middleware_module
-from django_prometheus import safety
 from django_prometheus.decorators import prometheus_exempt
 from django_prometheus.middleware import (
     MetricOptions,
@@ -376,7 +376,7 @@ def test_template_label_of_a_named_template_object() -> None:
     class BackendTemplate:
         template = Inner()
 
-    assert middleware_module._template_label(BackendTemplate()) == "emails/welcome.html"
+    assert http_labels.template_label(BackendTemplate()) == "emails/welcome.html"
 
 
 @MODES

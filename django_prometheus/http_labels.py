@@ -1,0 +1,108 @@
+"""Label values of the HTTP families, read from a request or a response.
+
+Bounded by construction: methods are whitelisted, views and templates come from
+the resolver and the response, never from the path.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from django.core.signals import setting_changed
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
+from django.urls import ResolverMatch
+
+from django_prometheus.sinks.protocols import Transport
+
+__all__ = [
+    "INVALID_METHOD",
+    "STANDARD_METHODS",
+    "UNNAMED_TEMPLATE",
+    "UNNAMED_VIEW",
+    "charset_label",
+    "content_length",
+    "method_label",
+    "response_body_size",
+    "template_label",
+    "transport",
+    "view_label",
+]
+
+STANDARD_METHODS: Final = frozenset(
+    ("GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "OPTIONS", "CONNECT", "PATCH")
+)
+INVALID_METHOD: Final = "<invalid method>"
+UNNAMED_VIEW: Final = "<unnamed view>"
+UNNAMED_TEMPLATE: Final = "<unnamed template>"
+
+METHOD_LABEL: Final[dict[object, str]] = {method: method for method in STANDARD_METHODS}
+
+
+def method_label(method: str | None) -> str:
+    return METHOD_LABEL.get(method, INVALID_METHOD)
+
+
+def transport(request: HttpRequest) -> Transport:
+    return "https" if request.is_secure() else "http"
+
+
+def view_label(match: ResolverMatch | None) -> str:
+    if match is None:
+        return UNNAMED_VIEW
+    return match.view_name or UNNAMED_VIEW
+
+
+def content_length(value: object) -> int:
+    """Content-Length as a size: 0 when absent, malformed or negative."""
+    if not value:
+        return 0
+    try:
+        length = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return 0
+    return length if length > 0 else 0
+
+
+def template_label(template_name: object) -> str:
+    if isinstance(template_name, str):
+        return template_name
+    if isinstance(template_name, (list, tuple)):
+        # The established package exported str(list): keep the series dashboards know.
+        return str(template_name)
+    # A Template object: its name, never its repr (which holds a memory address).
+    inner = getattr(template_name, "template", template_name)
+    name = getattr(inner, "name", None)
+    return name if isinstance(name, str) and name else UNNAMED_TEMPLATE
+
+
+# HttpResponseBase.charset parses the Content-Type header with a regex on every read;
+# the answer only depends on the header (and DEFAULT_CHARSET, see the receiver below).
+_charset_by_content_type: dict[str | None, str] = {}
+_CHARSET_CACHE_LIMIT: Final = 256
+
+
+def charset_label(response: HttpResponseBase) -> str:
+    explicit = response.__dict__.get("_charset")
+    if explicit is not None:
+        return str(explicit)
+    content_type = response.headers.get("Content-Type")
+    charset = _charset_by_content_type.get(content_type)
+    if charset is None:
+        charset = str(response.charset)
+        if len(_charset_by_content_type) < _CHARSET_CACHE_LIMIT:
+            _charset_by_content_type[content_type] = charset
+    return charset
+
+
+def _forget_charsets(*, setting: str = "", **_: object) -> None:
+    if setting == "DEFAULT_CHARSET":
+        _charset_by_content_type.clear()
+
+
+setting_changed.connect(_forget_charsets, dispatch_uid="django_prometheus.http_labels.charsets")
+
+
+def response_body_size(response: HttpResponseBase) -> int | None:
+    content = getattr(response, "content", None)
+    return len(content) if isinstance(content, bytes) else None

@@ -23,7 +23,7 @@ later, by whichever comes first:
   current values;
 * in multiprocess mode, where a scrape merges the worker files instead of
   collecting a registry, the scraping process refreshes its own values first
-  (:func:`refresh_migration_exports`, called by the exporters).
+  (:func:`refresh_migration_exports`, a pre-scrape hook of :mod:`django_prometheus.scrape`).
 
 Only scrapes read: a user's request never pays for building the migration graph,
 and its queries never show up in the host's own query counts.
@@ -57,6 +57,7 @@ from django.db.migrations.executor import MigrationExecutor
 
 from django_prometheus.config import get_config
 from django_prometheus.safety import instrumentation_failed
+from django_prometheus.scrape import add_pre_scrape_hook
 from django_prometheus.sinks.provider import current_sinks, overriding_sinks
 
 if TYPE_CHECKING:
@@ -205,6 +206,7 @@ def install_migration_export(sink: PrometheusMigrationSink | None = None) -> Mig
         sink.refresher = _refresh_reporting_errors(export)
         _installed.append((sink, export))
     post_migrate.connect(_invalidate_installed, dispatch_uid="django_prometheus.migrations")
+    add_pre_scrape_hook(refresh_migration_exports)
     return export
 
 

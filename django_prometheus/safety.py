@@ -23,6 +23,13 @@ __all__ = ["LOG_INTERVAL_SECONDS", "instrumentation_failed", "logger"]
 logger: Final = logging.getLogger("django_prometheus")
 LOG_INTERVAL_SECONDS: Final = 60.0
 
+# What the failure did to the host's work, as the log line says it.
+_CONSEQUENCE: Final[dict[str, str]] = {
+    "http": "while recording http metrics; the request was not affected",
+    "export": "while serving a scrape; a failing collector answers 503, a failing "
+    "pre-scrape hook leaves the scrape as it was",
+}
+
 _last_logged: dict[str, float] = {}
 _suppressed: dict[str, int] = {}
 _lock = threading.Lock()
@@ -46,11 +53,12 @@ def instrumentation_failed(
             return
         _last_logged[component] = now
         suppressed = _suppressed.pop(component, 0)
+    consequence = _CONSEQUENCE.get(
+        component, f"while recording {component} metrics; the operation was not affected"
+    )
     logger.error(
-        "django-prometheus failed while recording %s metrics; the %s was not affected"
-        " (%d similar errors suppressed since the last report)",
-        component,
-        "request" if component == "http" else "operation",
+        "django-prometheus failed %s (%d similar errors suppressed since the last report)",
+        consequence,
         suppressed,
         exc_info=(type(error), error, error.__traceback__),
     )

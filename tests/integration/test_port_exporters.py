@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import http.server
 import logging
 import os
 import signal
@@ -14,13 +15,14 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from prometheus_client import REGISTRY, Counter
 from prometheus_client.parser import text_string_to_metric_families
 from pytest_django.fixtures import Settings
 
-from django_prometheus import exports
+from django_prometheus import exports, port_exporter
 from django_prometheus.config import get_config
 from django_prometheus.exports import (
     PortExporterError,
@@ -265,7 +267,7 @@ def test_exports_from_config(settings: Settings) -> None:
     assert fetch(f"http://127.0.0.1:{free}/")[0] == 200
     # A second call in the same process does not bind a second port.
     assert SetupPrometheusExportsFromConfig() == free
-    assert [exporter.port for exporter in exports._exporters] == [free]
+    assert [exporter.port for exporter in port_exporter._exporters] == [free]
 
 
 @pytest.mark.parametrize(
@@ -293,12 +295,12 @@ def test_startup_starts_only_for_servers(
     settings.PROMETHEUS_METRICS_EXPORT_ADDRESS = "127.0.0.1"
     result = start_exporters_at_startup(get_config(), argv, environ)
     assert result == (port if starts else None)
-    assert [exporter.port for exporter in exports._exporters] == ([port] if starts else [])
+    assert [exporter.port for exporter in port_exporter._exporters] == ([port] if starts else [])
 
 
 def test_startup_without_a_port_starts_nothing() -> None:
     assert start_exporters_at_startup(get_config(), ["/usr/bin/gunicorn", "app"], {}) is None
-    assert exports._exporters == []
+    assert port_exporter._exporters == []
 
 
 def test_startup_logs_a_taken_port_and_goes_on(
@@ -416,9 +418,9 @@ def test_port_exporter_without_django_settings(tmp_path: Path) -> None:
 def test_a_silent_connection_does_not_hold_a_thread_forever(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from django_prometheus import exports
+    from django_prometheus import port_exporter
 
-    monkeypatch.setattr(exports._MetricsHandler, "timeout", 0.5)
+    monkeypatch.setattr(port_exporter.MetricsHandler, "timeout", 0.5)
     exporter = start_port_exporter(0, "127.0.0.1")
     with socket.create_connection(("127.0.0.1", exporter.port), timeout=5) as silent:
         silent.settimeout(5)
@@ -459,3 +461,41 @@ def test_a_malformed_accept_gets_an_answer_on_the_port(
         body = gzip.decompress(body)
     assert probe_value(body) == 7.0
     assert "failed while recording" not in caplog.text
+
+
+# --- the established package's patch point: django_prometheus.exports.HTTPServer -----------
+
+
+@pytest.mark.usefixtures("server_argv")
+def test_port_range_constructs_exports_httpserver_in_order() -> None:
+    with mock.patch("django_prometheus.exports.HTTPServer") as server_class:
+        server_class.side_effect = [OSError("taken"), mock.MagicMock()]
+        assert SetupPrometheusEndpointOnPortRange([8000, 8001]) == 8001
+    assert server_class.mock_calls == [
+        mock.call(("", 8000), port_exporter.MetricsHandler),
+        mock.call(("", 8001), port_exporter.MetricsHandler),
+    ]
+
+
+@pytest.mark.usefixtures("server_argv")
+def test_port_range_with_every_exports_httpserver_failing() -> None:
+    with mock.patch("django_prometheus.exports.HTTPServer") as server_class:
+        server_class.side_effect = [OSError("taken"), OSError("taken")]
+        assert SetupPrometheusEndpointOnPortRange([8000, 8001], addr="127.0.0.1") is None
+    assert server_class.mock_calls == [
+        mock.call(("127.0.0.1", 8000), port_exporter.MetricsHandler),
+        mock.call(("127.0.0.1", 8001), port_exporter.MetricsHandler),
+    ]
+
+
+@pytest.mark.usefixtures("server_argv")
+def test_single_port_constructs_exports_httpserver() -> None:
+    with mock.patch("django_prometheus.exports.HTTPServer") as server_class:
+        SetupPrometheusEndpointOnPort(8002, addr="127.0.0.1")
+    assert server_class.mock_calls[0] == mock.call(
+        ("127.0.0.1", 8002), port_exporter.MetricsHandler
+    )
+
+
+def test_exports_httpserver_is_an_http_server_class() -> None:
+    assert issubclass(exports.HTTPServer, http.server.HTTPServer)

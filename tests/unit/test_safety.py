@@ -27,11 +27,13 @@ def test_counts_every_error_but_logs_once_per_interval(caplog: pytest.LogCapture
     for _ in range(3):
         safety.instrumentation_failed("http", ValueError("bad label"), sink)
     safety.instrumentation_failed("db", KeyError("x"), sink)
+    safety.instrumentation_failed("export", KeyError("y"), sink)
     assert sink.calls == [
         ("instrumentation_failed", "http"),
         ("instrumentation_failed", "http"),
         ("instrumentation_failed", "http"),
         ("instrumentation_failed", "db"),
+        ("instrumentation_failed", "export"),
     ]
     suffix = " (0 similar errors suppressed since the last report)"
     assert [record.getMessage() for record in caplog.records] == [
@@ -39,6 +41,8 @@ def test_counts_every_error_but_logs_once_per_interval(caplog: pytest.LogCapture
         + suffix,
         "django-prometheus failed while recording db metrics; the operation was not affected"
         + suffix,
+        "django-prometheus failed while serving a scrape; a failing collector answers 503, "
+        "a failing pre-scrape hook leaves the scrape as it was" + suffix,
     ]
     assert caplog.records[0].exc_info is not None
     assert caplog.records[0].exc_info[1] is not None

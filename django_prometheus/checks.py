@@ -29,6 +29,7 @@ from django_prometheus.config import (
     PrometheusConfig,
     load_config,
 )
+from django_prometheus.multiprocess import multiproc_dir_issue
 
 if TYPE_CHECKING:
     from django.apps import AppConfig
@@ -349,26 +350,26 @@ def multiprocess_messages(
                 id=_id("W008"),
             )
         ]
-    if not os.path.isdir(directory):
-        problem = "does not exist" if not os.path.exists(directory) else "is not a directory"
+    issue = multiproc_dir_issue(directory)  # the very test startup makes
+    if issue is None:
+        return []
+    if issue.missing:
         return [
             Error(
-                f"{MULTIPROC_DIR_ENV}={directory!r} {problem}.",
+                f"{MULTIPROC_DIR_ENV}={directory!r} {issue.text}.",
                 hint="Create the directory before the server starts (and empty it at each "
                 f"deploy), or unset {MULTIPROC_DIR_ENV}.",
                 id=_id("E003"),
             )
         ]
-    if not os.access(directory, os.W_OK | os.X_OK):
-        return [
-            Error(
-                f"{MULTIPROC_DIR_ENV}={directory!r} is not writable by this process.",
-                hint="Give the user the server runs as write access to the directory; every "
-                "process writes its metrics there.",
-                id=_id("E004"),
-            )
-        ]
-    return []
+    return [
+        Error(
+            f"{MULTIPROC_DIR_ENV}={directory!r} {issue.text}.",
+            hint="Give the user the server runs as write access to the directory; every "
+            "process writes its metrics there.",
+            id=_id("E004"),
+        )
+    ]
 
 
 def _worker_count(environ: Mapping[str, str]) -> tuple[str, int] | None:

@@ -13,6 +13,7 @@ import os
 import stat
 import tempfile
 from functools import lru_cache
+from typing import NamedTuple
 
 from django.core.exceptions import ImproperlyConfigured
 from prometheus_client import CollectorRegistry
@@ -21,10 +22,12 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 from django_prometheus.config import MULTIPROC_DIR_ENV
 
 __all__ = [
+    "DirProblem",
     "MultiProcessRegistry",
     "clean_multiproc_dir",
     "ensure_multiproc_dir",
     "mark_dead",
+    "multiproc_dir_issue",
     "multiproc_dir_problem",
     "multiprocess_registry",
 ]
@@ -32,30 +35,45 @@ __all__ = [
 logger = logging.getLogger("django_prometheus")
 
 
-def multiproc_dir_problem(path: str) -> str | None:
+class DirProblem(NamedTuple):
+    """Why a multiprocess directory cannot be used: the system checks report ``missing``
+    as E003 and anything else as E004; startup refuses both."""
+
+    missing: bool
+    text: str
+
+
+def multiproc_dir_issue(path: str) -> DirProblem | None:
     """What is wrong with ``path`` as the multiprocess directory, or None if it is usable.
 
-    Writability is tried by creating (and removing) a file, which is the only
-    test that also holds for root, read-only mounts and ACLs.
+    Writability is tried by creating (and removing) a file, which is the only test
+    that also holds for root, read-only mounts, ACLs and a process that dropped only
+    its effective uid.
     """
     uid = os.geteuid()
     try:
         mode = os.stat(path).st_mode
     except (FileNotFoundError, NotADirectoryError):
-        return "does not exist"
+        return DirProblem(True, "does not exist")
     except OSError as error:
-        return f"cannot be reached by this process (uid {uid}): {error.strerror}"
+        return DirProblem(False, f"cannot be reached by this process (uid {uid}): {error.strerror}")
     if not stat.S_ISDIR(mode):
-        return "is not a directory"
-    if not os.access(path, os.R_OK | os.X_OK):
-        return f"cannot be listed by this process (uid {uid})"
+        return DirProblem(True, "is not a directory")
+    if not os.access(path, os.R_OK | os.X_OK, effective_ids=os.access in os.supports_effective_ids):
+        return DirProblem(False, f"cannot be listed by this process (uid {uid})")
     try:
         handle, probe = tempfile.mkstemp(prefix=".django-prometheus-probe-", dir=path)
     except OSError as error:
-        return f"is not writable by this process (uid {uid}): {error.strerror}"
+        return DirProblem(False, f"is not writable by this process (uid {uid}): {error.strerror}")
     os.close(handle)
     os.unlink(probe)
     return None
+
+
+def multiproc_dir_problem(path: str) -> str | None:
+    """:func:`multiproc_dir_issue` as text."""
+    issue = multiproc_dir_issue(path)
+    return None if issue is None else issue.text
 
 
 def ensure_multiproc_dir(path: str | None) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.checks import run_checks
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.test import override_settings
 
@@ -26,6 +27,7 @@ from django_prometheus.checks import (
     multiprocess_messages,
 )
 from django_prometheus.config import PrometheusConfig
+from django_prometheus.multiprocess import ensure_multiproc_dir
 
 COMMON = "django.middleware.common.CommonMiddleware"
 OUR_ENVIRONMENT = ("PROMETHEUS_MULTIPROC_DIR", "RUN_MAIN", "WEB_CONCURRENCY", "GUNICORN_CMD_ARGS")
@@ -119,12 +121,15 @@ def read_only_directory() -> Iterator[str]:
         shutil.rmtree(directory)
 
 
-def ids_as_unprivileged_user(directory: str) -> list[str]:
-    """The multiprocess check in a forked child that dropped root's rights.
+def as_unprivileged_user(directory: str, *, effective_only: bool = False) -> tuple[list[str], str]:
+    """The multiprocess check, and what startup says, in a forked child without root's rights.
 
     Root may write anywhere, so only another user sees the directory as read-only.
-    The child imports nothing and takes no lock (all it runs is loaded and the
-    config is built before the fork), so forking this threaded process is safe.
+    ``effective_only`` drops the effective ids alone, as a server does that keeps root
+    as its real uid (``os.access`` asks about the real one). The child imports nothing
+    and takes no lock (all it runs is loaded and the config is built before the fork),
+    so forking this threaded process is safe. Returns the check ids and startup's error
+    ("" when it starts).
     """
     config = PrometheusConfig(multiproc_dir=directory)
     reading, writing = os.pipe()
@@ -134,31 +139,83 @@ def ids_as_unprivileged_user(directory: str) -> list[str]:
     if child == 0:  # pragma: no cover - runs in the child
         try:
             os.close(reading)
-            os.setgid(65534)
-            os.setuid(65534)
+            if effective_only:
+                os.setegid(65534)
+                os.seteuid(65534)
+            else:
+                os.setgid(65534)
+                os.setuid(65534)
             found = [str(message.id) for message in multiprocess_messages(config, {})]
-            os.write(writing, ",".join(found).encode())
+            try:
+                ensure_multiproc_dir(directory)
+                refused = ""
+            except ImproperlyConfigured as error:
+                refused = str(error)
+            os.write(writing, (",".join(found) + "\n" + refused).encode())
         finally:
             os._exit(0)
     os.close(writing)
     ready, _, _ = select.select([reading], [], [], 30)
     if not ready:
         os.kill(child, signal.SIGKILL)
-    output = os.read(reading, 4096).decode() if ready else ""
+    output = os.read(reading, 65536).decode() if ready else ""
     os.close(reading)
     os.waitpid(child, 0)
     assert ready, "the unprivileged child did not answer"
-    return output.split(",") if output else []
+    ids, _, refused = output.partition("\n")
+    return (ids.split(",") if ids else []), refused
 
 
 def test_a_multiprocess_directory_that_is_not_writable_is_reported(
     monkeypatch: pytest.MonkeyPatch, read_only_directory: str
 ) -> None:
     if os.geteuid() == 0:
-        assert ids_as_unprivileged_user(read_only_directory) == ["django_prometheus.E004"]
+        ids, refused = as_unprivileged_user(read_only_directory)
+        assert ids == ["django_prometheus.E004"]
+        assert refused.startswith(
+            f"PROMETHEUS_MULTIPROC_DIR={read_only_directory!r} is not writable by this "
+            "process (uid 65534): Permission denied."
+        )
     else:
         monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", read_only_directory)
         assert our_ids() == ["django_prometheus.E004"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping only the effective uid needs root")
+def test_the_check_and_startup_agree_when_only_the_effective_uid_was_dropped(
+    read_only_directory: str,
+) -> None:
+    # os.access() would ask about the real uid (root) and pass this directory.
+    ids, refused = as_unprivileged_user(read_only_directory, effective_only=True)
+    assert ids == ["django_prometheus.E004"]
+    assert "is not writable by this process (uid 65534)" in refused
+    writable = tempfile.mkdtemp(prefix="djp-writable-", dir="/tmp")
+    os.chmod(writable, 0o777)  # noqa: S103 - writable by the unprivileged child on purpose
+    try:
+        assert as_unprivileged_user(writable, effective_only=True) == ([], "")
+    finally:
+        shutil.rmtree(writable)
+
+
+@pytest.mark.parametrize("case", ["usable", "missing", "file"])
+def test_the_check_and_startup_agree(case: str, tmp_path: Path) -> None:
+    directory = tmp_path / "metrics"
+    if case == "usable":
+        directory.mkdir()
+    elif case == "file":
+        directory.write_text("")
+    ids = [
+        str(message.id)
+        for message in multiprocess_messages(PrometheusConfig(multiproc_dir=str(directory)), {})
+    ]
+    try:
+        ensure_multiproc_dir(str(directory))
+        starts = True
+    except ImproperlyConfigured:
+        starts = False
+    assert (ids, starts) == (
+        ([], True) if case == "usable" else (["django_prometheus.E003"], False)
+    )
 
 
 def test_w006_fires_in_a_real_project_without_the_app(tmp_path: Path) -> None:

@@ -1,9 +1,11 @@
-"""The built wheel ships the typing marker and the package, and nothing of the tests."""
+"""The built wheel and sdist ship the package, its typing marker and its licence, and
+nothing of the tests."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -40,3 +42,33 @@ def test_wheel_contains_py_typed_and_no_tests(tmp_path: Path) -> None:
         "django_prometheus = django_prometheus.pytest_plugin"
         in zipfile.ZipFile(wheel).read(entry_points).decode()
     )
+
+
+def test_wheel_and_sdist_carry_the_licence_the_metadata_declares(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "build", "--outdir", str(tmp_path), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    licence = (ROOT / "LICENSE").read_bytes()
+    assert licence.startswith(b"\n                                 Apache License\n")
+    (sdist,) = tmp_path.glob("django_prometheus-*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        root = archive.getnames()[0].split("/")[0]
+        members = set(archive.getnames())
+        assert f"{root}/LICENSE" in members
+        assert not [name for name in members if name.startswith(f"{root}/tests/")]
+        licence_file = archive.extractfile(f"{root}/LICENSE")
+        assert licence_file is not None
+        assert licence_file.read() == licence
+        pkg_info = archive.extractfile(f"{root}/PKG-INFO")
+        assert pkg_info is not None
+        metadata = pkg_info.read().decode()
+    assert "License-Expression: Apache-2.0" in metadata
+    assert "License-File: LICENSE" in metadata
+    (wheel,) = tmp_path.glob("django_prometheus-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        (licence_entry,) = [
+            n for n in archive.namelist() if n.endswith(".dist-info/licenses/LICENSE")
+        ]
+        assert archive.read(licence_entry) == licence

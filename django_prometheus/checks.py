@@ -15,7 +15,6 @@ import difflib
 import os
 import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from functools import lru_cache
 from typing import TYPE_CHECKING, Final, Literal
 
 from django.core.checks import CheckMessage, Error, register
@@ -23,6 +22,7 @@ from django.core.checks import Warning as CheckWarning
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
+from django_prometheus import state
 from django_prometheus.config import (
     KNOWN_SETTINGS,
     MULTIPROC_DIR_ENV,
@@ -123,17 +123,20 @@ def check_configuration(
 # --- E002, W002-W005: the two middlewares ---------------------------------------------
 
 
-@lru_cache(maxsize=1)
-def _our_middleware() -> tuple[type, type] | None:
+def _import_our_middleware() -> tuple[type, type] | tuple[()]:
     # The middleware module may be missing or broken; the checks must not be.
     try:
         before = import_string(BEFORE_MIDDLEWARE)
         after = import_string(AFTER_MIDDLEWARE)
     except Exception:
-        return None
+        return ()
     if isinstance(before, type) and isinstance(after, type):
         return before, after
-    return None
+    return ()
+
+
+def _our_middleware() -> tuple[type, type] | None:
+    return state.our_middleware.get(_import_our_middleware) or None
 
 
 def _middleware_kind(path: str, ours: tuple[type, type] | None) -> _Kind | None:

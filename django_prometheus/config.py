@@ -12,12 +12,13 @@ import math
 import os
 import re
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
 from itertools import pairwise
 from typing import Any, Final, Protocol
 
 from django.core.exceptions import ImproperlyConfigured
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
+
+from django_prometheus import state
 
 __all__ = [
     "DEFAULT_LATENCY_BUCKETS",
@@ -299,13 +300,17 @@ class _AnyOf:
         return None
 
 
-@lru_cache(maxsize=16)
 def _path_matcher(patterns: tuple[re.Pattern[str], ...]) -> PathMatcher | None:
-    if not patterns:
-        return None
+    try:
+        return state.path_matchers[patterns]
+    except KeyError:
+        pass
+    matcher: PathMatcher | None = None
     if len(patterns) == 1:
-        return patterns[0]
-    return _AnyOf(patterns)
+        matcher = patterns[0]
+    elif patterns:
+        matcher = _AnyOf(patterns)
+    return state.path_matchers.remember(patterns, matcher)
 
 
 # Their rejected values would otherwise end up in logs and tracebacks.
@@ -343,18 +348,21 @@ def load_config(settings: object, environ: Mapping[str, str] | None = None) -> P
         raise ImproperlyConfigured(_format_errors(error)) from None
 
 
-@lru_cache(maxsize=1)
-def get_config() -> PrometheusConfig:
-    """The validated configuration of the running project, cached until a setting changes."""
+def _load_project_config() -> PrometheusConfig:
     from django.conf import settings
 
     return load_config(settings)
 
 
+def get_config() -> PrometheusConfig:
+    """The validated configuration of the running project, cached until a setting changes."""
+    return state.project_config.get(_load_project_config)
+
+
 def reset_config(*, setting: str = "", **_: object) -> None:
     """Drop the cached config; connected to Django's ``setting_changed`` signal."""
     if not setting or setting.startswith("PROMETHEUS_"):
-        get_config.cache_clear()
+        state.project_config.clear()
 
 
 def _connect_setting_changed() -> None:

@@ -15,6 +15,7 @@ import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 
+from django_prometheus import state
 from django_prometheus.config import PrometheusConfig, get_config
 from django_prometheus.exposition import Exposition, render_metrics
 from django_prometheus.port_exporter import MetricsHTTPServer, PortExporter, PortExporterError
@@ -46,8 +47,7 @@ logger = logging.getLogger("django_prometheus")
 
 HTTPServer = MetricsHTTPServer
 
-# What SetupPrometheusExportsFromConfig started, per process (a fork inherits the dict).
-_config_exporter: dict[int, PortExporter | None] = {}
+_config_exporter = state.exporter_from_config
 _config_lock = threading.Lock()
 
 

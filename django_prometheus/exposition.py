@@ -9,13 +9,13 @@ from __future__ import annotations
 import gzip
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Final
 
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from django_prometheus import state
 from django_prometheus.multiprocess import MultiProcessRegistry
 
 __all__ = ["GZIP_LEVEL", "Exposition", "render_metrics"]
@@ -43,13 +43,10 @@ _CACHED_HEADER_LIMIT: Final = 512
 def _negotiate(accept: str) -> tuple[_Encoder, str]:
     if len(accept) > _CACHED_HEADER_LIMIT:
         return _negotiate_uncached(accept)
-    return _negotiate_cached(accept)
-
-
-@lru_cache(maxsize=64)
-def _negotiate_cached(accept: str) -> tuple[_Encoder, str]:
-    # A scraper sends the same Accept on every scrape: negotiate once per value.
-    return _negotiate_uncached(accept)
+    try:
+        return state.negotiations[accept]
+    except KeyError:
+        return state.negotiations.remember(accept, _negotiate_uncached(accept))
 
 
 def _negotiate_uncached(accept: str) -> tuple[_Encoder, str]:
@@ -62,12 +59,12 @@ def _negotiate_uncached(accept: str) -> tuple[_Encoder, str]:
 def _accepts_gzip(accept_encoding: str) -> bool:
     if len(accept_encoding) > _CACHED_HEADER_LIMIT:
         return _parse_accepts_gzip(accept_encoding)
-    return _accepts_gzip_cached(accept_encoding)
-
-
-@lru_cache(maxsize=64)
-def _accepts_gzip_cached(accept_encoding: str) -> bool:
-    return _parse_accepts_gzip(accept_encoding)
+    accepted = state.gzip_acceptance.get(accept_encoding)
+    if accepted is None:
+        accepted = state.gzip_acceptance.remember(
+            accept_encoding, _parse_accepts_gzip(accept_encoding)
+        )
+    return accepted
 
 
 def _parse_accepts_gzip(accept_encoding: str) -> bool:

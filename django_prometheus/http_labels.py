@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.urls import ResolverMatch
 
+from django_prometheus import state
 from django_prometheus.sinks.protocols import Transport
 
 __all__ = [
@@ -76,10 +77,8 @@ def template_label(template_name: object) -> str:
     return name if isinstance(name, str) and name else UNNAMED_TEMPLATE
 
 
-# HttpResponseBase.charset parses the Content-Type header with a regex on every read;
-# the answer only depends on the header (and DEFAULT_CHARSET, see the receiver below).
-_charset_by_content_type: dict[str | None, str] = {}
-_CHARSET_CACHE_LIMIT: Final = 256
+# The charset only depends on the Content-Type header (and DEFAULT_CHARSET, see below).
+_charsets = state.charsets
 
 
 def charset_label(response: HttpResponseBase) -> str:
@@ -87,17 +86,15 @@ def charset_label(response: HttpResponseBase) -> str:
     if explicit is not None:
         return str(explicit)
     content_type = response.headers.get("Content-Type")
-    charset = _charset_by_content_type.get(content_type)
+    charset = _charsets.get(content_type)
     if charset is None:
-        charset = str(response.charset)
-        if len(_charset_by_content_type) < _CHARSET_CACHE_LIMIT:
-            _charset_by_content_type[content_type] = charset
+        charset = _charsets.remember(content_type, str(response.charset))
     return charset
 
 
 def _forget_charsets(*, setting: str = "", **_: object) -> None:
     if setting == "DEFAULT_CHARSET":
-        _charset_by_content_type.clear()
+        _charsets.clear()
 
 
 setting_changed.connect(_forget_charsets, dispatch_uid="django_prometheus.http_labels.charsets")

@@ -7,9 +7,8 @@ middleware (which imports the sinks).
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar, TypedDict, TypeVar, cast
+from typing import TYPE_CHECKING, ClassVar, TypedDict, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
@@ -17,6 +16,7 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from django_prometheus.config import get_config
 from django_prometheus.families import HTTP
+from django_prometheus.state import once_per_class
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -25,8 +25,6 @@ __all__ = ["MetricOptions", "Metrics"]
 
 _MetricT = TypeVar("_MetricT", bound=MetricWrapperBase)
 _MetricsT = TypeVar("_MetricsT", bound="Metrics")
-
-_instance_lock = threading.RLock()
 
 
 class MetricOptions(TypedDict, total=False):
@@ -106,14 +104,7 @@ class Metrics:
     @classmethod
     def get_instance(cls: type[_MetricsT]) -> _MetricsT:
         """The one instance of this very class (a subclass gets its own, not its parent's)."""
-        instance = cls.__dict__.get("_instance")
-        if instance is None:
-            with _instance_lock:
-                instance = cls.__dict__.get("_instance")
-                if instance is None:
-                    instance = cls()
-                    cls._instance = instance
-        return cast("_MetricsT", instance)
+        return once_per_class(cls, "_instance", cls)
 
     def register_metric(
         self,

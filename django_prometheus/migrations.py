@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING, Final
 from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 
+from django_prometheus import state
 from django_prometheus.config import get_config
 from django_prometheus.safety import instrumentation_failed
 from django_prometheus.scrape import add_pre_scrape_hook
@@ -183,7 +184,7 @@ class MigrationExport:
             self._lock.release()
 
 
-_installed: list[tuple[PrometheusMigrationSink, MigrationExport]] = []
+_installed = state.migration_exports
 _installed_lock = threading.Lock()
 
 

@@ -32,11 +32,11 @@ as a base, keep importing and applying too.)
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.db import models
 
+from django_prometheus import state
 from django_prometheus.safety import instrumentation_failed
 from django_prometheus.sinks.provider import SinkSlot, default_sinks, fixed_slot
 
@@ -44,9 +44,6 @@ if TYPE_CHECKING:
     from django_prometheus.sinks.protocols import BoundModelSink, ModelSink
 
 __all__ = ["ExportModelOperationsMixin"]
-
-_mixins: dict[str, type[models.Model]] = {}
-_mixins_lock = threading.Lock()
 
 
 def ExportModelOperationsMixin(
@@ -69,14 +66,14 @@ def ExportModelOperationsMixin(
         raise ValueError("ExportModelOperationsMixin() expects a non-empty model label")
     if sink is not None:
         return _build_mixin(model_name, fixed_slot(sink.bind(model_name)))
-    with _mixins_lock:
-        mixin = _mixins.get(model_name)
-        if mixin is None:
-            slot = SinkSlot(lambda bundle: (bundle or default_sinks()).model.bind(model_name))
-            # Bound now so that the three series exist at 0 from this call on.
-            slot.get()
-            mixin = _mixins[model_name] = _build_mixin(model_name, slot)
-    return mixin
+    return state.model_mixins.get(model_name, lambda: _followed_mixin(model_name))
+
+
+def _followed_mixin(model_name: str) -> type[models.Model]:
+    slot = SinkSlot(lambda bundle: (bundle or default_sinks()).model.bind(model_name))
+    # Bound now so that the three series exist at 0 from this call on.
+    slot.get()
+    return _build_mixin(model_name, slot)
 
 
 def _writes_own_table(

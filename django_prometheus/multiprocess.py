@@ -12,13 +12,13 @@ import logging
 import os
 import stat
 import tempfile
-from functools import lru_cache
 from typing import NamedTuple
 
 from django.core.exceptions import ImproperlyConfigured
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
+from django_prometheus import state
 from django_prometheus.config import MULTIPROC_DIR_ENV
 
 __all__ = [
@@ -93,15 +93,17 @@ class MultiProcessRegistry(CollectorRegistry):
     """The registry of :func:`multiprocess_registry` (its collector describes no names)."""
 
 
-@lru_cache(maxsize=4)
 def multiprocess_registry(path: str) -> MultiProcessRegistry:
     """A registry whose only collector merges the files of every process in ``path``.
 
     The collector keeps no state between scrapes (it reads the files anew on each
     ``collect``), so one registry per directory is reused.
     """
-    registry = MultiProcessRegistry(auto_describe=False)
-    MultiProcessCollector(registry, path=path)  # type: ignore[no-untyped-call]
+    registry = state.multiprocess_registries.get(path)
+    if registry is None:
+        registry = MultiProcessRegistry(auto_describe=False)
+        MultiProcessCollector(registry, path=path)  # type: ignore[no-untyped-call]
+        state.multiprocess_registries.remember(path, registry)
     return registry
 
 

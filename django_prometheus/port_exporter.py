@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
+from django_prometheus import state
 from django_prometheus.safety import instrumentation_failed
 from django_prometheus.scrape import ScrapeAnswer, ScrapeRequest, serve_scrape
 from django_prometheus.startup import is_autoreloader_parent
@@ -137,7 +138,7 @@ class PortExporter:
                 _exporters.remove(self)
 
 
-_exporters: list[PortExporter] = []
+_exporters = state.port_exporters
 _exporters_lock = threading.Lock()
 
 

@@ -15,6 +15,7 @@ import threading
 import time
 from typing import Final
 
+from django_prometheus import state
 from django_prometheus.sinks.protocols import Component, ErrorSink
 from django_prometheus.sinks.provider import current_sinks
 
@@ -30,8 +31,8 @@ _CONSEQUENCE: Final[dict[str, str]] = {
     "pre-scrape hook leaves the scrape as it was",
 }
 
-_last_logged: dict[str, float] = {}
-_suppressed: dict[str, int] = {}
+_last_logged = state.errors_last_logged
+_suppressed = state.errors_suppressed
 _lock = threading.Lock()
 
 
@@ -62,10 +63,3 @@ def instrumentation_failed(
         suppressed,
         exc_info=(type(error), error, error.__traceback__),
     )
-
-
-def _reset_rate_limit() -> None:
-    """Forget past reports (for tests)."""
-    with _lock:
-        _last_logged.clear()
-        _suppressed.clear()

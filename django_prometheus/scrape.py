@@ -14,12 +14,12 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Final
 
 from prometheus_client import REGISTRY
 from prometheus_client.registry import Collector
 
+from django_prometheus import state
 from django_prometheus.access import AccessPolicy, Decision, decide
 from django_prometheus.config import MULTIPROC_DIR_ENV, PrometheusConfig, get_config, load_config
 from django_prometheus.exposition import render_metrics
@@ -84,7 +84,7 @@ def _plain(status: int, body: bytes, *extra: tuple[str, str]) -> ScrapeAnswer:
 
 # ------------------------------------------------------------------- pre-scrape hooks
 
-_hooks: list[PreScrapeHook] = []
+_hooks = state.pre_scrape_hooks
 _hooks_lock = threading.Lock()
 
 
@@ -115,23 +115,25 @@ def _run_pre_scrape_hooks() -> None:
 
 # ------------------------------------------------------------- configuration, registry
 
-_policy_cache: tuple[PrometheusConfig, AccessPolicy] | None = None
-
 
 def _policy(config: PrometheusConfig) -> AccessPolicy:
-    global _policy_cache
-    cached = _policy_cache
+    # Keyed by identity: a config is frozen, and a changed setting makes a new one.
+    cached = state.access_policies.get(id(config))
     if cached is not None and cached[0] is config:
         return cached[1]
     policy = AccessPolicy.from_config(config)
-    _policy_cache = (config, policy)
+    if len(state.access_policies) >= state.access_policies.limit:
+        state.access_policies.clear()  # configs of past settings
+    state.access_policies.remember(id(config), (config, policy))
     return policy
 
 
-@lru_cache(maxsize=4)
 def _standalone_config(multiproc_dir: str | None) -> PrometheusConfig:
-    environ = {} if multiproc_dir is None else {MULTIPROC_DIR_ENV: multiproc_dir}
-    return load_config(object(), environ)
+    config = state.standalone_configs.get(multiproc_dir)
+    if config is None:
+        environ = {} if multiproc_dir is None else {MULTIPROC_DIR_ENV: multiproc_dir}
+        config = state.standalone_configs.remember(multiproc_dir, load_config(object(), environ))
+    return config
 
 
 def scrape_config() -> PrometheusConfig:

@@ -18,15 +18,14 @@ and its exception are exactly those of the uninstrumented backend.
 
 from __future__ import annotations
 
-import threading
-import weakref
 from collections.abc import Iterable
 from time import perf_counter
-from typing import TYPE_CHECKING, ClassVar, Final, TypeVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from django.utils.asyncio import async_unsafe
 
 import django_prometheus.checks  # noqa: F401  (registers W006 even when the app is not installed)
+from django_prometheus import state
 from django_prometheus.safety import instrumentation_failed
 from django_prometheus.sinks.protocols import BoundDbSink, DbSink
 from django_prometheus.sinks.provider import (
@@ -36,6 +35,7 @@ from django_prometheus.sinks.provider import (
     fixed_slot,
     followed_slot,
 )
+from django_prometheus.state import LazyMap
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -48,17 +48,7 @@ __all__ = ["DatabaseWrapperMixin", "ExportingCursorWrapper", "is_exporting_curso
 
 _CursorT = TypeVar("_CursorT")
 
-_lock: Final = threading.Lock()
-# Classes that follow the current sinks, per (cursor class, alias, vendor): a handful.
-_classes: dict[tuple[type, str, str], type] = {}
-# Classes for a sink given by hand; they die with their sink.
-_classes_by_sink: weakref.WeakKeyDictionary[DbSink, dict[tuple[type, str, str], type]] = (
-    weakref.WeakKeyDictionary()
-)
-_exporting_classes: weakref.WeakSet[type] = weakref.WeakSet()
-_fixed_slots: weakref.WeakKeyDictionary[DbSink, dict[tuple[str, str], SinkSlot[BoundDbSink]]] = (
-    weakref.WeakKeyDictionary()
-)
+_exporting_classes = state.exporting_cursor_classes
 
 
 class _NoDbSink:
@@ -97,12 +87,8 @@ def _slot(alias: str, vendor: str, sink: DbSink | None) -> SinkSlot[BoundDbSink]
             ("db", alias, vendor),
             lambda bundle: _bind((bundle or default_sinks()).db, alias, vendor),
         )
-    with _lock:
-        per_sink = _fixed_slots.setdefault(sink, {})
-        slot = per_sink.get((alias, vendor))
-        if slot is None:
-            slot = per_sink[(alias, vendor)] = fixed_slot(_bind(sink, alias, vendor))
-        return slot
+    per_sink = state.db_slots_by_sink.get(sink, LazyMap)
+    return per_sink.get((alias, vendor), lambda: fixed_slot(_bind(sink, alias, vendor)))
 
 
 def _report_query_failure(slot: SinkSlot[BoundDbSink], error: BaseException) -> None:
@@ -200,20 +186,18 @@ def ExportingCursorWrapper(
             f"ExportingCursorWrapper needs a cursor class with an execute() method; "
             f"{cursor_class.__qualname__} has none"
         )
-    key = (cursor_class, alias, vendor)
-    if sink is None:
-        classes = _classes  # read without the lock: PostgreSQL asks on every new connection
-    else:
-        with _lock:
-            classes = _classes_by_sink.setdefault(sink, {})
-    made = classes.get(key)
-    if made is None:
-        slot = _slot(alias, vendor, sink)
-        with _lock:
-            made = classes.get(key)
-            if made is None:
-                made = classes[key] = _build(cursor_class, slot)
-                _exporting_classes.add(made)
+    # PostgreSQL asks on every new connection: a present class is read without a lock.
+    classes = (
+        state.cursor_classes if sink is None else state.cursor_classes_by_sink.get(sink, LazyMap)
+    )
+    return classes.get(
+        (cursor_class, alias, vendor), lambda: _exporting(cursor_class, _slot(alias, vendor, sink))
+    )
+
+
+def _exporting(cursor_class: type, slot: SinkSlot[BoundDbSink]) -> type:
+    made = _build(cursor_class, slot)
+    _exporting_classes.add(made)
     return made
 
 

@@ -9,15 +9,14 @@ on a ready child.
 
 from __future__ import annotations
 
-import threading
-import weakref
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, ClassVar, TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.metrics_core import Metric
 
+from django_prometheus import state
 from django_prometheus.config import PrometheusConfig, get_config
 from django_prometheus.families import (
     BODY_SIZE_BUCKETS,
@@ -30,6 +29,7 @@ from django_prometheus.families import (
 )
 from django_prometheus.sinks.protocols import CacheGetOutcome, Component, Transport
 from django_prometheus.sinks.recorders import Record, counter_inc, histogram_observe
+from django_prometheus.state import LazyMap
 
 if TYPE_CHECKING:
     from django_prometheus.http_metrics import Metrics
@@ -109,11 +109,6 @@ class PrometheusHttpSink:
     need no lock.
     """
 
-    _by_metrics: ClassVar[weakref.WeakKeyDictionary[Metrics, PrometheusHttpSink]] = (
-        weakref.WeakKeyDictionary()
-    )
-    _for_metrics_lock: ClassVar[threading.Lock] = threading.Lock()
-
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
         self._requests_entered = counter_inc(metrics.requests_total)
@@ -139,13 +134,7 @@ class PrometheusHttpSink:
     @classmethod
     def for_metrics(cls, metrics: Metrics) -> PrometheusHttpSink:
         """The sink of ``metrics``; one per instance, so all middlewares share its children."""
-        sink = cls._by_metrics.get(metrics)
-        if sink is None:
-            with cls._for_metrics_lock:
-                sink = cls._by_metrics.get(metrics)
-                if sink is None:
-                    sink = cls._by_metrics[metrics] = cls(metrics)
-        return sink
+        return state.http_sinks.get(metrics, lambda: cls(metrics))
 
     def _view(self, view: str, method: str) -> _ViewSeries:
         series = self._views.get((view, method))
@@ -293,16 +282,10 @@ class PrometheusDbSink:
 
     def __init__(self, family: _Family) -> None:
         family.make(self, DB)
-        self._bound: dict[tuple[str, str], _BoundPrometheusDbSink] = {}
-        self._lock = threading.Lock()
+        self._bound: LazyMap[tuple[str, str], _BoundPrometheusDbSink] = LazyMap()
 
     def bind(self, alias: str, vendor: str) -> _BoundPrometheusDbSink:
-        key = (alias, vendor)
-        bound = self._bound.get(key)
-        if bound is None:
-            with self._lock:
-                bound = self._bound.setdefault(key, _BoundPrometheusDbSink(self, alias, vendor))
-        return bound
+        return self._bound.get((alias, vendor), lambda: _BoundPrometheusDbSink(self, alias, vendor))
 
 
 class _BoundPrometheusCacheSink:
@@ -345,18 +328,11 @@ class PrometheusCacheSink:
 
     def __init__(self, family: _Family) -> None:
         family.make(self, CACHE)
-        self._bound: dict[str, _BoundPrometheusCacheSink] = {}
-        self._lock = threading.Lock()
+        self._bound: LazyMap[str, _BoundPrometheusCacheSink] = LazyMap()
 
     def bind(self, backend: str) -> _BoundPrometheusCacheSink:
         # Django makes a cache instance per thread (per request under ASGI): bind once per label.
-        bound = self._bound.get(backend)
-        if bound is None:
-            with self._lock:
-                bound = self._bound.get(backend)
-                if bound is None:
-                    bound = self._bound[backend] = _BoundPrometheusCacheSink(self, backend)
-        return bound
+        return self._bound.get(backend, lambda: _BoundPrometheusCacheSink(self, backend))
 
 
 class _BoundPrometheusModelSink:
@@ -449,23 +425,15 @@ class PrometheusSinks:
         self.namespace = namespace
         self.latency_buckets = latency_buckets or DEFAULT_LATENCY_BUCKETS
         self._family = _Family(registry, namespace, self.latency_buckets)
-        self._lock = threading.Lock()
-        self._domains: dict[str, object] = {}
+        self._domains: LazyMap[str, object] = LazyMap()
 
     @classmethod
     def from_config(cls, config: PrometheusConfig, registry: CollectorRegistry) -> PrometheusSinks:
         return cls(registry, config.metric_namespace, config.latency_buckets)
 
     def _domain(self, name: str, factory: Callable[[], _DomainT]) -> _DomainT:
-        # Double-checked so that two threads never register the same family twice.
-        made: _DomainT | None = self._domains.get(name)  # type: ignore[assignment]
-        if made is None:
-            with self._lock:
-                made = self._domains.get(name)  # type: ignore[assignment]
-                if made is None:
-                    made = factory()
-                    self._domains[name] = made
-        return made
+        # Made once: two threads must never register the same family twice.
+        return cast("_DomainT", self._domains.get(name, factory))
 
     @property
     def http(self) -> PrometheusHttpSink:
@@ -509,13 +477,6 @@ class PrometheusSinks:
         return self._domain("errors", lambda: PrometheusErrorSink(self._family))
 
 
-_SinksKey = tuple[str, tuple[float, ...]]
-_sinks_by_registry: weakref.WeakKeyDictionary[
-    CollectorRegistry, dict[_SinksKey, PrometheusSinks]
-] = weakref.WeakKeyDictionary()
-_sinks_lock = threading.Lock()
-
-
 def get_sinks(
     registry: CollectorRegistry | None = None, config: PrometheusConfig | None = None
 ) -> PrometheusSinks:
@@ -526,10 +487,8 @@ def get_sinks(
     """
     registry = REGISTRY if registry is None else registry
     config = get_config() if config is None else config
-    key: _SinksKey = (config.metric_namespace, config.latency_buckets)
-    with _sinks_lock:
-        per_registry = _sinks_by_registry.setdefault(registry, {})
-        sinks = per_registry.get(key)
-        if sinks is None:
-            sinks = per_registry[key] = PrometheusSinks.from_config(config, registry)
-    return sinks
+    per_registry = state.sinks_by_registry.get(registry, LazyMap)
+    return per_registry.get(
+        (config.metric_namespace, config.latency_buckets),
+        lambda: PrometheusSinks.from_config(config, registry),
+    )

@@ -10,11 +10,10 @@ already open, pooled ones and model classes defined long before.
 
 from __future__ import annotations
 
-import threading
-import weakref
 from collections.abc import Callable, Hashable
-from typing import Any, Generic, Protocol, TypeVar, cast
+from typing import Generic, Protocol, TypeVar, cast
 
+from django_prometheus import state
 from django_prometheus.sinks.protocols import (
     CacheSink,
     DbSink,
@@ -63,9 +62,9 @@ class SinkBundle(Protocol):
 
 
 # Reentrant: a slot's bind may make prometheus families, whose code may report an error.
-_lock = threading.RLock()
-_overrides: list[tuple[object, SinkBundle]] = []
-_slots: weakref.WeakSet[SinkSlot[object]] = weakref.WeakSet()
+_lock = state.creation_lock
+_overrides = state.sink_overrides
+_slots = state.sink_slots
 
 
 class SinkSlot(Generic[_T]):
@@ -82,7 +81,7 @@ class SinkSlot(Generic[_T]):
         self._bind = bind
         if follow:
             with _lock:
-                _slots.add(self)  # type: ignore[arg-type]
+                _slots.add(self)
 
     def get(self) -> _T:
         sink = self.sink
@@ -97,19 +96,10 @@ class SinkSlot(Generic[_T]):
             return sink
 
 
-_followed: dict[Hashable, SinkSlot[Any]] = {}
-
-
 def followed_slot(key: Hashable, bind: Callable[[SinkBundle | None], _T]) -> SinkSlot[_T]:
     """The one slot that follows the current sinks for ``key`` (an alias, a cache label),
     made with ``bind`` on first use; the same key always gives the same slot."""
-    slot = _followed.get(key)
-    if slot is None:
-        with _lock:
-            slot = _followed.get(key)
-            if slot is None:
-                slot = _followed[key] = SinkSlot(bind)
-    return cast("SinkSlot[_T]", slot)
+    return cast("SinkSlot[_T]", state.followed_slots.get(key, lambda: SinkSlot(bind)))
 
 
 def fixed_slot(sink: _T) -> SinkSlot[_T]:

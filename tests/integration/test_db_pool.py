@@ -9,7 +9,7 @@ import pytest
 from django.db import connections
 from django.db.backends.postgresql.base import Cursor
 
-from django_prometheus.db import common
+from django_prometheus import state
 from django_prometheus.db.backends.postgresql.base import DatabaseWrapper
 from django_prometheus.db.common import is_exporting_cursor_class
 from django_prometheus.testutils import MetricsSnapshot
@@ -61,7 +61,7 @@ def server_connections(database: str) -> int:
 
 def test_checkouts_reuse_one_instrumented_cursor_class() -> None:
     connection = pooled()
-    classes_before = len(common._classes)
+    classes_before = len(state.cursor_classes)
     snapshot = MetricsSnapshot()
     factories = set()
     for _ in range(10):
@@ -74,7 +74,7 @@ def test_checkouts_reuse_one_instrumented_cursor_class() -> None:
     # Django's own cursor class, wrapped exactly once: nothing re-wrapped per checkout.
     assert is_exporting_cursor_class(factory)
     assert factory.__bases__ == (Cursor,)
-    assert len(common._classes) == classes_before
+    assert len(state.cursor_classes) == classes_before
     # A checkout is what Django calls a new connection.
     assert moves(snapshot, ALIAS, "postgresql") == expected(
         new_connections_total=10, execute_total=10, query_duration_seconds_count=10

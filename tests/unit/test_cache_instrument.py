@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from django.core.cache.backends.base import BaseCache
 
+from django_prometheus import state
 from django_prometheus.cache.backends.filebased import FileBasedCache
 from django_prometheus.cache.backends.locmem import LocMemCache
 from django_prometheus.cache.instrument import InstrumentedCache
-from django_prometheus.safety import _reset_rate_limit
 from django_prometheus.sinks.protocols import BoundCacheSink, CacheGetOutcome
 from django_prometheus.testing import CacheGet, FakeCacheSink
 from django_prometheus.testutils import MetricsSnapshot
@@ -184,9 +184,9 @@ class _BrokenBindSink:
 
 @pytest.fixture
 def fresh_error_log() -> Iterator[None]:
-    _reset_rate_limit()
+    state.reset()
     yield
-    _reset_rate_limit()
+    state.reset()
 
 
 @pytest.mark.usefixtures("fresh_error_log")

@@ -15,7 +15,7 @@ from django.db.backends.sqlite3.base import SQLiteCursorWrapper
 from django.db.utils import ConnectionHandler
 from pytest_django import DjangoDbBlocker
 
-from django_prometheus import safety
+from django_prometheus import state
 from django_prometheus.db import common
 from django_prometheus.db.backends.sqlite3.base import DatabaseWrapper
 from django_prometheus.db.common import ExportingCursorWrapper, is_exporting_cursor_class
@@ -29,9 +29,9 @@ INSTRUMENTATION_ERRORS = "django_prometheus_instrumentation_errors_total"
 
 @pytest.fixture(autouse=True)
 def _fresh_rate_limit() -> Iterator[None]:
-    safety._reset_rate_limit()
+    state.reset()
     yield
-    safety._reset_rate_limit()
+    state.reset()
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ from django.test import RequestFactory, override_settings
 from django.urls import ResolverMatch
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from django_prometheus import http_labels, safety
+from django_prometheus import http_labels, state
 from django_prometheus import middleware as middleware_module
 from django_prometheus.decorators import prometheus_exempt
 from django_prometheus.middleware import (
@@ -59,9 +59,9 @@ def _clock(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(autouse=True)
 def _fresh_rate_limit() -> Iterator[None]:
-    safety._reset_rate_limit()
+    state.reset()
     yield
-    safety._reset_rate_limit()
+    state.reset()
 
 
 def ok_view(request: HttpRequest) -> HttpResponse:

@@ -5,15 +5,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from django_prometheus import safety
+from django_prometheus import safety, state
 from django_prometheus.testing import FakeErrorSink
 
 
 @pytest.fixture(autouse=True)
 def _fresh_rate_limit() -> Iterator[None]:
-    safety._reset_rate_limit()
+    state.reset()
     yield
-    safety._reset_rate_limit()
+    state.reset()
 
 
 class BrokenSink:

@@ -1,0 +1,213 @@
+"""Every process-wide value of django-prometheus lives here; :func:`reset` forgets the caches.
+
+Two kinds, declared below in two groups:
+
+* **Caches** of values derived from settings, headers or responses (the
+  configuration, format negotiations, access policies, label values, the rate
+  limit of error logs). :func:`reset` empties them; they fill again on use.
+* **Identities** that must not change under live objects: families registered in
+  a registry, cursor classes that open connections use, model mixin classes, the
+  ``use_sinks`` stack, installed hooks, running port exporters. :func:`reset` keeps
+  them, since forgetting them would register families twice or swap a class under
+  an object; what is keyed by an object (a registry, a sink given by hand) is held
+  weakly and dies with it, so nothing keeps a test's fake alive.
+
+This module imports nothing of the package at run time, so every module may use it.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Callable, Hashable, Iterator, MutableMapping
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
+
+if TYPE_CHECKING:
+    import re
+
+    from django.db import models
+    from prometheus_client.registry import Collector, CollectorRegistry
+
+    from django_prometheus.access import AccessPolicy
+    from django_prometheus.config import PathMatcher, PrometheusConfig
+    from django_prometheus.http_metrics import Metrics
+    from django_prometheus.migrations import MigrationExport
+    from django_prometheus.multiprocess import MultiProcessRegistry
+    from django_prometheus.port_exporter import PortExporter
+    from django_prometheus.sinks.prometheus import (
+        PrometheusHttpSink,
+        PrometheusMigrationSink,
+        PrometheusSinks,
+    )
+    from django_prometheus.sinks.protocols import BoundDbSink, DbSink
+    from django_prometheus.sinks.provider import SinkBundle, SinkSlot
+
+__all__ = ["Lazy", "LazyMap", "Memo", "creation_lock", "reset"]
+
+_T = TypeVar("_T")
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+# One lock for every lazy creation: creations are rare and may nest (the sinks make a
+# Metrics, whose families may report an error), and a single reentrant lock cannot
+# deadlock with itself.
+creation_lock: Final = threading.RLock()
+
+
+class Memo(dict[_K, _V]):
+    """A bounded cache: reads are plain dict reads (hot paths use them); once full, new
+    values are still computed but not kept, so no client can make it grow."""
+
+    __slots__ = ("limit",)
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def remember(self, key: _K, value: _V) -> _V:
+        if len(self) < self.limit:
+            self[key] = value
+        return value
+
+
+class Lazy(Generic[_T]):
+    """One value, made by the first caller of :meth:`get` (one thread makes it)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self) -> None:
+        self._value: _T | None = None
+
+    def get(self, make: Callable[[], _T]) -> _T:
+        value = self._value
+        if value is None:
+            with creation_lock:
+                value = self._value
+                if value is None:
+                    value = self._value = make()
+        return value
+
+    def clear(self) -> None:
+        self._value = None
+
+
+class LazyMap(Generic[_K, _V]):
+    """Values made once per key under :data:`creation_lock`; ``weak`` keys die with their
+    object (and their value with them). Reads of a present key take no lock."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, *, weak: bool = False) -> None:
+        self._values: MutableMapping[_K, _V] = weakref.WeakKeyDictionary() if weak else {}
+
+    def get(self, key: _K, make: Callable[[], _V]) -> _V:
+        try:
+            return self._values[key]
+        except KeyError:
+            pass
+        with creation_lock:
+            try:
+                return self._values[key]
+            except KeyError:
+                value = self._values[key] = make()
+                return value
+
+    def peek(self, key: _K) -> _V | None:
+        return self._values.get(key)
+
+    def values(self) -> Iterator[_V]:
+        return iter(list(self._values.values()))
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def clear(self) -> None:
+        with creation_lock:
+            self._values.clear()
+
+
+def once_per_class(cls: type, attribute: str, make: Callable[[], _T]) -> _T:
+    """The value of ``cls.<attribute>`` set on ``cls`` itself (never inherited), made once."""
+    value: _T | None = cls.__dict__.get(attribute)
+    if value is None:
+        with creation_lock:
+            value = cls.__dict__.get(attribute)
+            if value is None:
+                value = make()
+                setattr(cls, attribute, value)
+    return value
+
+
+# --------------------------------------------------------------------------- caches
+
+project_config: Final[Lazy[PrometheusConfig]] = Lazy()
+# Ports exporters running without Django settings, per PROMETHEUS_MULTIPROC_DIR.
+standalone_configs: Final[Memo[str | None, PrometheusConfig]] = Memo(4)
+path_matchers: Final[Memo[tuple[re.Pattern[str], ...], PathMatcher | None]] = Memo(16)
+# A scraper sends the same Accept and Accept-Encoding on every scrape.
+negotiations: Final[Memo[str, tuple[Callable[[Collector], bytes], str]]] = Memo(64)
+gzip_acceptance: Final[Memo[str, bool]] = Memo(64)
+access_policies: Final[Memo[int, tuple[PrometheusConfig, AccessPolicy]]] = Memo(4)
+multiprocess_registries: Final[Memo[str, MultiProcessRegistry]] = Memo(4)
+# HttpResponseBase.charset parses Content-Type with a regex on every read.
+charsets: Final[Memo[str | None, str]] = Memo(256)
+our_middleware: Final[Lazy[tuple[type, type] | tuple[()]]] = Lazy()
+# Error logging's rate limit: when each component last logged, what it held back since.
+errors_last_logged: Final[dict[str, float]] = {}
+errors_suppressed: Final[dict[str, int]] = {}
+
+_CACHES: Final[tuple[Memo[Any, Any] | Lazy[Any] | dict[str, Any], ...]] = (
+    project_config,
+    standalone_configs,
+    path_matchers,
+    negotiations,
+    gzip_acceptance,
+    access_policies,
+    multiprocess_registries,
+    charsets,
+    our_middleware,
+    errors_last_logged,
+    errors_suppressed,
+)
+
+# ----------------------------------------------------------------------- identities
+
+# The bundles use_sinks put in place, innermost last, each with its token.
+sink_overrides: Final[list[tuple[object, SinkBundle]]] = []
+sink_slots: Final[weakref.WeakSet[SinkSlot[Any]]] = weakref.WeakSet()
+followed_slots: Final[LazyMap[Hashable, SinkSlot[Any]]] = LazyMap()
+http_sinks: Final[LazyMap[Metrics, PrometheusHttpSink]] = LazyMap(weak=True)
+sinks_by_registry: Final[LazyMap[CollectorRegistry, LazyMap[Hashable, PrometheusSinks]]] = LazyMap(
+    weak=True
+)
+# Cursor classes that follow the current sinks, per (cursor class, alias, vendor).
+cursor_classes: Final[LazyMap[tuple[type, str, str], type]] = LazyMap()
+# Cursor classes and slots for a sink given by hand; they die with their sink.
+cursor_classes_by_sink: Final[LazyMap[DbSink, LazyMap[tuple[type, str, str], type]]] = LazyMap(
+    weak=True
+)
+db_slots_by_sink: Final[LazyMap[DbSink, LazyMap[tuple[str, str], SinkSlot[BoundDbSink]]]] = LazyMap(
+    weak=True
+)
+exporting_cursor_classes: Final[weakref.WeakSet[type]] = weakref.WeakSet()
+model_mixins: Final[LazyMap[str, type[models.Model]]] = LazyMap()
+migration_exports: Final[list[tuple[PrometheusMigrationSink, MigrationExport]]] = []
+pre_scrape_hooks: Final[list[Callable[[], None]]] = []
+port_exporters: Final[list[PortExporter]] = []
+# What SetupPrometheusExportsFromConfig started, per process (a fork inherits the dict).
+exporter_from_config: Final[dict[int, PortExporter | None]] = {}
+
+
+def reset() -> None:
+    """Forget every cache (see above) and make every instrument resolve its sink again.
+
+    For tests that change the process behind Django's back (environment variables,
+    ``Content-Type`` defaults, …); ``override_settings`` of a ``PROMETHEUS_*``
+    setting already does this. Running port exporters are stopped by
+    ``django_prometheus.exports.stop_port_exporters``, not here.
+    """
+    with creation_lock:
+        for cache in _CACHES:
+            cache.clear()
+        for slot in list(sink_slots):
+            slot.sink = None

@@ -54,4 +54,4 @@ demo: $(DEMO_VENV)/.installed
 	$(DEMO_VENV)/bin/python examples/demo/run_demo.py
 
 clean:
-	rm -rf $(VENV) .venv-* .mypy_cache .ruff_cache .pytest_cache build dist
+	rm -rf $(VENV) .venv-* .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist

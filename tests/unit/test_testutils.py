@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import pytest
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
@@ -11,6 +13,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from django_prometheus.testutils import (
+    FrozenRegistry,
     MetricsSnapshot,
     assert_metric_compare,
     assert_metric_diff,
@@ -64,11 +67,12 @@ def _two_requests(requests: Counter) -> None:
 @pytest.mark.parametrize(
     ("labels", "expected"),
     [
-        ({}, ""),
+        ({}, "{}"),
         ({"method": "GET"}, '{method="GET"}'),
-        ({"view": "x", "method": "GET"}, '{method="GET",view="x"}'),
+        # As django-prometheus 2.5.0 writes them: in the order given, nothing escaped.
+        ({"view": "x", "method": "GET"}, '{view="x",method="GET"}'),
         ({"le": "+Inf"}, '{le="+Inf"}'),
-        ({"path": 'a"b\\c\nd'}, '{path="a\\"b\\\\c\\nd"}'),
+        ({"path": 'a"b\\c\nd'}, '{path="a"b\\c\nd"}'),
         ({"empty": ""}, '{empty=""}'),
     ],
 )
@@ -79,12 +83,13 @@ def test_format_labels(labels: dict[str, str], expected: str) -> None:
 @pytest.mark.parametrize(
     ("vector", "expected"),
     [
-        ([], "(no series)"),
-        ([({}, 1)], "{} 1.0"),
+        ([], ""),
+        ([({}, 1)], "{} = 1"),
         (
             [({"method": "POST"}, 1.0), ({"method": "GET"}, 2.5)],
-            '{method="GET"} 2.5\n{method="POST"} 1.0',
+            '{method="POST"} = 1.0\n{method="GET"} = 2.5',
         ),
+        ([({"a": "1", "b": "2"}, float("inf"))], '{a="1",b="2"} = inf'),
     ],
 )
 def test_format_vector(vector: list[tuple[dict[str, str], float]], expected: str) -> None:
@@ -170,7 +175,7 @@ def test_histogram_assertions(registry: CollectorRegistry, latency: Histogram) -
     with pytest.raises(AssertionError) as excinfo:
         assert_metric_diff(before, 2, "latency_seconds_bucket", registry, view="home", le="0.5")
     assert str(excinfo.value) == (
-        'latency_seconds_bucket{le="0.5",view="home"}: expected a change of 2.0, got 1.0 '
+        'latency_seconds_bucket{le="0.5",view="home"}: expected a change of 2, got 1.0 '
         "(before: 0.0, now: 1.0)\n"
         "All values of latency_seconds_bucket before:\n"
         '    {le="+Inf",view="home"} 1.0\n'
@@ -183,17 +188,25 @@ def test_histogram_assertions(registry: CollectorRegistry, latency: Histogram) -
     )
 
 
-def test_float_sums_compare_as_a_person_expects(
+def test_float_values_compare_exactly_as_in_django_prometheus(
     registry: CollectorRegistry, latency: Histogram
 ) -> None:
     latency.labels("home").observe(0.1)
+    snapshot = MetricsSnapshot(registry)
     before = save_registry(registry)
     latency.labels("home").observe(0.2)
     assert 0.1 + 0.2 != 0.3
-    assert_metric_equal(0.3, "latency_seconds_sum", registry, view="home")
-    assert_metric_diff(before, 0.2, "latency_seconds_sum", registry, view="home")
+    with pytest.raises(AssertionError, match=r"expected 0\.3, got 0\.30000000000000004\n"):
+        assert_metric_equal(0.3, "latency_seconds_sum", registry, view="home")
+    assert_metric_equal(0.1 + 0.2, "latency_seconds_sum", registry, view="home")
+    assert_metric_not_equal(0.3, "latency_seconds_sum", registry, view="home")
+    with pytest.raises(AssertionError, match=r"expected a change of 0\.2, got 0\.2000000000"):
+        assert_metric_diff(before, 0.2, "latency_seconds_sum", registry, view="home")
+    assert_metric_no_diff(before, 0.2, "latency_seconds_sum", registry, view="home")
+    # The snapshot, our own helper, takes values this close as equal.
+    snapshot.assert_diff(0.2, "latency_seconds_sum", view="home")
     with pytest.raises(AssertionError):
-        assert_metric_equal(0.3000001, "latency_seconds_sum", registry, view="home")
+        snapshot.assert_diff(0.2000001, "latency_seconds_sum", view="home")
 
 
 # --- the registry argument ----------------------------------------------------------------
@@ -243,11 +256,13 @@ def test_every_assertion_honours_its_registry(
 
     assert_metric_diff(custom_before, 1, "requests_total", registry, method="GET", view="home")
     assert_metric_diff(global_before, 5, probe, kind="a")
-    # The same snapshot compared with the wrong registry sees no change.
-    assert_metric_diff(custom_before, 0, "requests_total", method="GET", view="home")
-    assert_metric_diff(global_before, 0, probe, registry, kind="a")
+    # The wrong registry has no such series, and a missing series fails every diff.
+    with pytest.raises(AssertionError, match="no such series now"):
+        assert_metric_diff(custom_before, 0, "requests_total", method="GET", view="home")
+    with pytest.raises(AssertionError, match="no such series now"):
+        assert_metric_diff(global_before, 0, probe, registry, kind="a")
     assert_metric_no_diff(custom_before, 0, "requests_total", registry, method="GET", view="home")
-    with pytest.raises(AssertionError):
+    with pytest.raises(AssertionError, match="no such series now"):
         assert_metric_no_diff(custom_before, 0, "requests_total", method="GET", view="home")
 
     seen: list[tuple[float | None, float | None]] = []
@@ -257,8 +272,9 @@ def test_every_assertion_honours_its_registry(
         return True
 
     assert_metric_compare(global_before, record, probe, kind="a")
-    assert_metric_compare(custom_before, record, probe, registry, kind="a")
-    assert seen == [(None, 5.0), (None, None)]
+    with pytest.raises(AssertionError, match="not called: there is no such series now"):
+        assert_metric_compare(custom_before, record, probe, registry, kind="a")
+    assert seen == [(None, 5.0)]
 
 
 # --- frozen registries --------------------------------------------------------------------
@@ -272,7 +288,7 @@ def test_save_registry_does_not_follow_later_changes(
     requests.labels("GET", "home").inc(10)
     requests.labels("POST", "login").inc()
 
-    assert isinstance(frozen, tuple)
+    assert isinstance(frozen, list)
     assert all(isinstance(family, Metric) for family in frozen)
     assert get_metric_from_frozen_registry("requests_total", frozen, method="GET", view="home") == 1
     assert (
@@ -342,7 +358,7 @@ def test_assert_metric_equal_failure_shows_every_series(
     with pytest.raises(AssertionError) as excinfo:
         assert_metric_equal(3, "requests_total", registry, method="GET", view="home")
     assert str(excinfo.value) == (
-        'requests_total{method="GET",view="home"}: expected 3.0, got 2.0\n'
+        'requests_total{method="GET",view="home"}: expected 3, got 2.0\n'
         "All values of requests_total now:\n"
         '    {method="GET",view="home"} 2.0\n'
         '    {method="POST",view="login"} 1.0'
@@ -356,7 +372,7 @@ def test_assert_metric_equal_on_a_missing_series(
     with pytest.raises(AssertionError) as excinfo:
         assert_metric_equal(0, "requests_total", registry, method="GET")
     assert str(excinfo.value) == (
-        'requests_total{method="GET"}: expected 0.0, got None (no such series)\n'
+        'requests_total{method="GET"}: expected 0, got None (no such series)\n'
         "All values of requests_total now:\n"
         '    {method="GET",view="home"} 2.0\n'
         '    {method="POST",view="login"} 1.0'
@@ -366,7 +382,7 @@ def test_assert_metric_equal_on_a_missing_series(
 def test_assert_metric_equal_on_a_missing_metric(registry: CollectorRegistry) -> None:
     with pytest.raises(
         AssertionError,
-        match=r"^missing_total: expected 1\.0, got None \(no such series\)\n"
+        match=r"^missing_total: expected 1, got None \(no such series\)\n"
         r"All values of missing_total now:\n    \(no series\)$",
     ):
         assert_metric_equal(1, "missing_total", registry)
@@ -380,7 +396,7 @@ def test_assert_metric_not_equal(registry: CollectorRegistry, requests: Counter)
     with pytest.raises(AssertionError) as excinfo:
         assert_metric_not_equal(1, "requests_total", registry, method="POST", view="login")
     assert str(excinfo.value) == (
-        'requests_total{method="POST",view="login"}: expected anything but 1.0, got 1.0\n'
+        'requests_total{method="POST",view="login"}: expected anything but 1, got 1.0\n'
         "All values of requests_total now:\n"
         '    {method="GET",view="home"} 2.0\n'
         '    {method="POST",view="login"} 1.0'
@@ -395,7 +411,9 @@ def test_assert_metric_diff(registry: CollectorRegistry, requests: Counter) -> N
     before = save_registry(registry)
     _two_requests(requests)
     assert_metric_diff(before, 2, "requests_total", registry, method="GET", view="home")
-    assert_metric_diff(before, 0, "requests_total", registry, method="PUT", view="home")
+    # A series that exists nowhere is not "no change": it fails, as in django-prometheus.
+    with pytest.raises(AssertionError, match="no such series now"):
+        assert_metric_diff(before, 0, "requests_total", registry, method="PUT", view="home")
 
 
 def test_a_series_created_during_the_test_diffs_from_zero(
@@ -427,7 +445,7 @@ def test_assert_metric_diff_failure_shows_both_sides(
     with pytest.raises(AssertionError) as excinfo:
         assert_metric_diff(before, 1, "requests_total", registry, method="GET", view="home")
     assert str(excinfo.value) == (
-        'requests_total{method="GET",view="home"}: expected a change of 1.0, got 2.0 '
+        'requests_total{method="GET",view="home"}: expected a change of 1, got 2.0 '
         "(before: 1.0, now: 3.0)\n"
         "All values of requests_total before:\n"
         '    {method="GET",view="home"} 1.0\n'
@@ -445,7 +463,7 @@ def test_assert_metric_diff_failure_on_a_new_series(
     with pytest.raises(AssertionError) as excinfo:
         assert_metric_diff(before, 2, "requests_total", registry, method="GET", view="home")
     assert str(excinfo.value) == (
-        'requests_total{method="GET",view="home"}: expected a change of 2.0, got 1.0 '
+        'requests_total{method="GET",view="home"}: expected a change of 2, got 1.0 '
         "(before: None (no such series), now: 1.0)\n"
         "All values of requests_total before:\n"
         "    (no series)\n"
@@ -462,7 +480,7 @@ def test_assert_metric_no_diff(registry: CollectorRegistry, requests: Counter) -
     with pytest.raises(AssertionError) as excinfo:
         assert_metric_no_diff(before, 2, "requests_total", registry, method="GET", view="home")
     assert str(excinfo.value) == (
-        'requests_total{method="GET",view="home"}: expected any change but 2.0, got 2.0 '
+        'requests_total{method="GET",view="home"}: expected any change but 2, got 2.0 '
         "(before: None (no such series), now: 2.0)\n"
         "All values of requests_total before:\n"
         "    (no series)\n"
@@ -505,15 +523,16 @@ def test_assert_metric_compare_failure(registry: CollectorRegistry, requests: Co
     with pytest.raises(AssertionError) as excinfo:
         assert_metric_compare(before, shrank, "requests_total", registry, method="GET", view="home")
     assert str(excinfo.value) == (
-        'requests_total{method="GET",view="home"}: predicate shrank(old, new) returned false '
+        'requests_total{method="GET",view="home"}: predicate shrank(old, new) returned False, '
+        "not True "
         "(old: 1.0, new: 2.0)\n"
         "All values of requests_total before:\n"
         '    {method="GET",view="home"} 1.0\n'
         "All values of requests_total now:\n"
         '    {method="GET",view="home"} 2.0'
     )
-    with pytest.raises(AssertionError, match=r"^missing: predicate <lambda>\(old, new\)"):
-        assert_metric_compare(before, lambda old, new: old == new == 0, "missing", registry)
+    with pytest.raises(AssertionError, match=r"^missing: predicate <lambda>\(old, new\) not call"):
+        assert_metric_compare(before, lambda old, new: True, "missing", registry)
 
 
 # --- MetricsSnapshot ----------------------------------------------------------------------
@@ -563,5 +582,253 @@ def test_metrics_snapshot_defaults_to_the_global_registry(global_probe: Counter)
 def test_infinite_values_are_shown(registry: CollectorRegistry) -> None:
     Gauge("limit", "Limit.", registry=registry).set(math.inf)
     assert_metric_equal(math.inf, "limit", registry)
-    with pytest.raises(AssertionError, match=r"^limit: expected 1\.0, got inf\n"):
+    with pytest.raises(AssertionError, match=r"^limit: expected 1, got inf\n"):
         assert_metric_equal(1, "limit", registry)
+
+
+# --- pass and fail as in django-prometheus 2.5.0 ------------------------------------------
+#
+# One scene, every assertion: a series present on both sides, one created after the
+# snapshot, one at 0 throughout, one removed after the snapshot, one that never existed,
+# a misspelt metric name and a misspelt (partial) label set. ``failure`` is the first
+# line of our message, or None where the call passes; which calls pass is 2.5.0's
+# (tests/unit/test_testutils_upstream.py checks that against 2.5.0 itself).
+
+
+@dataclass(frozen=True)
+class Scene:
+    registry: CollectorRegistry
+    before: FrozenRegistry
+
+
+class Case(NamedTuple):
+    id: str
+    call: Callable[[Scene], None]
+    failure: str | None
+
+
+def make_scene() -> Scene:
+    registry = CollectorRegistry()
+    requests = Counter("requests", "Requests.", ("method", "view"), registry=registry)
+    requests.labels("GET", "home").inc()
+    Gauge("idle", "Idle workers.", registry=registry)
+    gone = Gauge("gone", "Removed after the snapshot.", ("alias",), registry=registry)
+    gone.labels("old").set(5)
+    before = save_registry(registry)
+    requests.labels("GET", "home").inc(2)
+    requests.labels("POST", "login").inc()
+    gone.remove("old")
+    return Scene(registry, before)
+
+
+@pytest.fixture
+def scene() -> Scene:
+    return make_scene()
+
+
+HOME = {"method": "GET", "view": "home"}
+LOGIN = {"method": "POST", "view": "login"}
+NEVER = {"method": "PUT", "view": "home"}
+PARTIAL = {"method": "GET"}
+NO_SERIES = "None (no such series)"
+
+
+def always(old: float | None, new: float) -> bool:
+    return True
+
+
+def never(old: float | None, new: float) -> bool:
+    return False
+
+
+def grew(old: float | None, new: float) -> bool:
+    return new > (old or 0)
+
+
+def one(old: float | None, new: float) -> Any:
+    return 1
+
+
+CASES = [
+    # assert_metric_equal: plain ==, a missing series is None.
+    Case("equal-present", lambda s: assert_metric_equal(3, "requests_total", s.registry, **HOME),
+         None),
+    Case("equal-present-wrong",
+         lambda s: assert_metric_equal(1, "requests_total", s.registry, **HOME),
+         'requests_total{method="GET",view="home"}: expected 1, got 3.0'),
+    Case("equal-present-none",
+         lambda s: assert_metric_equal(None, "requests_total", s.registry, **HOME),
+         f'requests_total{{method="GET",view="home"}}: expected {NO_SERIES}, got 3.0'),
+    Case("equal-zero", lambda s: assert_metric_equal(0, "idle", s.registry), None),
+    Case("equal-zero-none", lambda s: assert_metric_equal(None, "idle", s.registry),
+         f"idle: expected {NO_SERIES}, got 0.0"),
+    Case("equal-absent-none",
+         lambda s: assert_metric_equal(None, "requests_total", s.registry, **NEVER), None),
+    Case("equal-absent-zero",
+         lambda s: assert_metric_equal(0, "requests_total", s.registry, **NEVER),
+         f'requests_total{{method="PUT",view="home"}}: expected 0, got {NO_SERIES}'),
+    Case("equal-misspelt-none",
+         lambda s: assert_metric_equal(None, "requests", s.registry, **HOME), None),
+    Case("equal-misspelt", lambda s: assert_metric_equal(3, "requests", s.registry, **HOME),
+         f'requests{{method="GET",view="home"}}: expected 3, got {NO_SERIES}'),
+    Case("equal-partial-labels",
+         lambda s: assert_metric_equal(3, "requests_total", s.registry, **PARTIAL),
+         f'requests_total{{method="GET"}}: expected 3, got {NO_SERIES}'),
+    # assert_metric_not_equal: plain !=, so None against a missing series fails.
+    Case("not-equal-present",
+         lambda s: assert_metric_not_equal(1, "requests_total", s.registry, **HOME), None),
+    Case("not-equal-present-same",
+         lambda s: assert_metric_not_equal(3, "requests_total", s.registry, **HOME),
+         'requests_total{method="GET",view="home"}: expected anything but 3, got 3.0'),
+    Case("not-equal-present-none",
+         lambda s: assert_metric_not_equal(None, "requests_total", s.registry, **HOME), None),
+    Case("not-equal-zero", lambda s: assert_metric_not_equal(0, "idle", s.registry),
+         "idle: expected anything but 0, got 0.0"),
+    Case("not-equal-absent-zero",
+         lambda s: assert_metric_not_equal(0, "requests_total", s.registry, **NEVER), None),
+    Case("not-equal-absent-none",
+         lambda s: assert_metric_not_equal(None, "requests_total", s.registry, **NEVER),
+         f'requests_total{{method="PUT",view="home"}}: expected anything but {NO_SERIES}, '
+         f"got {NO_SERIES}"),
+    Case("not-equal-misspelt-zero",
+         lambda s: assert_metric_not_equal(0, "requests", s.registry, **HOME), None),
+    Case("not-equal-misspelt-none",
+         lambda s: assert_metric_not_equal(None, "requests", s.registry, **HOME),
+         f'requests{{method="GET",view="home"}}: expected anything but {NO_SERIES}, '
+         f"got {NO_SERIES}"),
+    # assert_metric_diff: missing now fails; missing before counts as 0.
+    Case("diff-present",
+         lambda s: assert_metric_diff(s.before, 2, "requests_total", s.registry, **HOME), None),
+    Case("diff-present-wrong",
+         lambda s: assert_metric_diff(s.before, 3, "requests_total", s.registry, **HOME),
+         'requests_total{method="GET",view="home"}: expected a change of 3, got 2.0 '
+         "(before: 1.0, now: 3.0)"),
+    Case("diff-new", lambda s: assert_metric_diff(s.before, 1, "requests_total", s.registry,
+                                                  **LOGIN), None),
+    Case("diff-new-zero",
+         lambda s: assert_metric_diff(s.before, 0, "requests_total", s.registry, **LOGIN),
+         f'requests_total{{method="POST",view="login"}}: expected a change of 0, got 1.0 '
+         f"(before: {NO_SERIES}, now: 1.0)"),
+    Case("diff-zero", lambda s: assert_metric_diff(s.before, 0, "idle", s.registry), None),
+    Case("diff-gone", lambda s: assert_metric_diff(s.before, -5, "gone", s.registry, alias="old"),
+         'gone{alias="old"}: expected a change of -5, but there is no such series now '
+         "(before: 5.0)"),
+    Case("diff-absent",
+         lambda s: assert_metric_diff(s.before, 0, "requests_total", s.registry, **NEVER),
+         'requests_total{method="PUT",view="home"}: expected a change of 0, but there is no '
+         f"such series now (before: {NO_SERIES})"),
+    Case("diff-misspelt",
+         lambda s: assert_metric_diff(s.before, 2, "requests", s.registry, **HOME),
+         'requests{method="GET",view="home"}: expected a change of 2, but there is no such '
+         f"series now (before: {NO_SERIES})"),
+    Case("diff-misspelt-zero",
+         lambda s: assert_metric_diff(s.before, 0, "requests", s.registry, **HOME),
+         'requests{method="GET",view="home"}: expected a change of 0, but there is no such '
+         f"series now (before: {NO_SERIES})"),
+    # assert_metric_no_diff: the same, with the comparison reversed.
+    Case("no-diff-present",
+         lambda s: assert_metric_no_diff(s.before, 0, "requests_total", s.registry, **HOME),
+         None),
+    Case("no-diff-present-same",
+         lambda s: assert_metric_no_diff(s.before, 2, "requests_total", s.registry, **HOME),
+         'requests_total{method="GET",view="home"}: expected any change but 2, got 2.0 '
+         "(before: 1.0, now: 3.0)"),
+    Case("no-diff-new",
+         lambda s: assert_metric_no_diff(s.before, 0, "requests_total", s.registry, **LOGIN),
+         None),
+    Case("no-diff-zero", lambda s: assert_metric_no_diff(s.before, 0, "idle", s.registry),
+         "idle: expected any change but 0, got 0.0 (before: 0.0, now: 0.0)"),
+    Case("no-diff-gone",
+         lambda s: assert_metric_no_diff(s.before, 0, "gone", s.registry, alias="old"),
+         'gone{alias="old"}: expected any change but 0, but there is no such series now '
+         "(before: 5.0)"),
+    Case("no-diff-absent",
+         lambda s: assert_metric_no_diff(s.before, 1, "requests_total", s.registry, **NEVER),
+         'requests_total{method="PUT",view="home"}: expected any change but 1, but there is no '
+         f"such series now (before: {NO_SERIES})"),
+    Case("no-diff-misspelt",
+         lambda s: assert_metric_no_diff(s.before, 0, "requests", s.registry, **HOME),
+         'requests{method="GET",view="home"}: expected any change but 0, but there is no such '
+         f"series now (before: {NO_SERIES})"),
+    # assert_metric_compare: missing now fails uncalled; only a result of True passes.
+    Case("compare-present",
+         lambda s: assert_metric_compare(s.before, grew, "requests_total", s.registry, **HOME),
+         None),
+    Case("compare-present-false",
+         lambda s: assert_metric_compare(s.before, never, "requests_total", s.registry, **HOME),
+         'requests_total{method="GET",view="home"}: predicate never(old, new) returned False, '
+         "not True (old: 1.0, new: 3.0)"),
+    Case("compare-present-truthy",
+         lambda s: assert_metric_compare(s.before, one, "requests_total", s.registry, **HOME),
+         'requests_total{method="GET",view="home"}: predicate one(old, new) returned 1, '
+         "not True (old: 1.0, new: 3.0)"),
+    Case("compare-new",
+         lambda s: assert_metric_compare(
+             s.before, lambda old, new: old is None and new == 1, "requests_total", s.registry,
+             **LOGIN),
+         None),
+    Case("compare-zero", lambda s: assert_metric_compare(s.before, always, "idle", s.registry),
+         None),
+    Case("compare-gone",
+         lambda s: assert_metric_compare(s.before, always, "gone", s.registry, alias="old"),
+         'gone{alias="old"}: predicate always(old, new) not called: there is no such series '
+         "now (old: 5.0)"),
+    Case("compare-absent",
+         lambda s: assert_metric_compare(s.before, always, "requests_total", s.registry,
+                                         **NEVER),
+         'requests_total{method="PUT",view="home"}: predicate always(old, new) not called: '
+         f"there is no such series now (old: {NO_SERIES})"),
+    Case("compare-misspelt",
+         lambda s: assert_metric_compare(s.before, always, "requests", s.registry, **HOME),
+         'requests{method="GET",view="home"}: predicate always(old, new) not called: there is '
+         f"no such series now (old: {NO_SERIES})"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_pass_and_fail_as_django_prometheus(scene: Scene, case: Case) -> None:
+    if case.failure is None:
+        case.call(scene)
+        return
+    with pytest.raises(AssertionError) as excinfo:
+        case.call(scene)
+    assert str(excinfo.value).splitlines()[0] == case.failure
+
+
+def test_a_failure_lists_the_series_there_are(scene: Scene) -> None:
+    with pytest.raises(AssertionError) as excinfo:
+        assert_metric_diff(scene.before, 0, "requests_total", scene.registry, **PARTIAL)
+    assert str(excinfo.value) == (
+        'requests_total{method="GET"}: expected a change of 0, but there is no such series '
+        f"now (before: {NO_SERIES})\n"
+        "All values of requests_total before:\n"
+        '    {method="GET",view="home"} 1.0\n'
+        "All values of requests_total now:\n"
+        '    {method="GET",view="home"} 3.0\n'
+        '    {method="POST",view="login"} 1.0'
+    )
+
+
+@pytest.mark.parametrize("expected_diff", [None, "2", [2]])
+def test_a_diff_that_is_not_a_number_raises_type_error(scene: Scene, expected_diff: Any) -> None:
+    # As in 2.5.0, where formatting it with %f raises; no_diff must not pass on it.
+    for check in (assert_metric_diff, assert_metric_no_diff):
+        with pytest.raises(TypeError, match="expected_diff must be a number"):
+            check(scene.before, expected_diff, "requests_total", scene.registry, **HOME)
+
+
+def test_values_are_returned_as_the_collector_gives_them(registry: CollectorRegistry) -> None:
+    collector = _SameFamilyEveryTime()
+    registry.register(collector)
+    big = 2**53 + 1
+    collector.family.add_metric(("big",), big)
+    value = get_metric("jobs_total", registry, queue="default")
+    assert value == 1
+    assert type(value) is int
+    assert get_metrics_vector("jobs_total", registry) == [
+        ({"queue": "default"}, 1),
+        ({"queue": "big"}, big),
+    ]
+    # Exact comparisons: a float cannot hold 2**53 + 1, so it is not equal to it.
+    assert_metric_equal(big, "jobs_total", registry, queue="big")
+    assert_metric_not_equal(float(big), "jobs_total", registry, queue="big")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Final, Literal
 
@@ -30,6 +29,7 @@ from django_prometheus.config import (
     load_config,
 )
 from django_prometheus.multiprocess import multiproc_dir_issue
+from django_prometheus.startup import worker_count
 
 if TYPE_CHECKING:
     from django.apps import AppConfig
@@ -339,7 +339,7 @@ def multiprocess_messages(
     several worker processes without multiprocess mode."""
     directory = config.multiproc_dir
     if directory is None:
-        workers = _worker_count(environ)
+        workers = worker_count(environ)
         if workers is None:
             return []
         source, count = workers
@@ -373,42 +373,6 @@ def multiprocess_messages(
             id=_id("E004"),
         )
     ]
-
-
-def _worker_count(environ: Mapping[str, str]) -> tuple[str, int] | None:
-    """The worker count an environment variable asks for, when it is more than one."""
-    concurrency = _positive_int(environ.get("WEB_CONCURRENCY"))
-    if concurrency is not None and concurrency > 1:
-        return (f"WEB_CONCURRENCY={concurrency}", concurrency)
-    workers = _gunicorn_workers(environ.get("GUNICORN_CMD_ARGS", ""))
-    if workers is not None and workers > 1:
-        return (f"GUNICORN_CMD_ARGS --workers {workers}", workers)
-    return None
-
-
-def _gunicorn_workers(arguments: str) -> int | None:
-    try:
-        words = shlex.split(arguments)
-    except ValueError:
-        return None
-    workers = None
-    for index, word in enumerate(words):
-        value: str | None = None
-        if word in ("-w", "--workers"):
-            value = words[index + 1] if index + 1 < len(words) else None
-        elif word.startswith("--workers="):
-            value = word.partition("=")[2]
-        elif word.startswith("-w") and len(word) > 2:
-            value = word[2:]
-        if value is not None:
-            workers = _positive_int(value)
-    return workers
-
-
-def _positive_int(value: str | None) -> int | None:
-    if value is None or not value.strip().isdigit():
-        return None
-    return int(value)
 
 
 def _config_messages(

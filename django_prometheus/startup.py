@@ -1,18 +1,21 @@
-"""Whether this process should start a port exporter: only a process that serves requests.
+"""What this process was started as: which command, under which reloader, with how many
+workers.
 
-``migrate`` or ``shell`` must not take the port of the running site, and the
-parent process of runserver's autoreloader never serves a request.
+Only a process that serves requests starts a port exporter: ``migrate`` or
+``shell`` must not take the port of the running site, and the parent process of
+runserver's autoreloader never serves a request.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Final
 
-__all__ = ["SERVER_COMMANDS", "is_autoreloader_parent", "serves_requests"]
+__all__ = ["SERVER_COMMANDS", "is_autoreloader_parent", "serves_requests", "worker_count"]
 
 logger = logging.getLogger("django_prometheus")
 
@@ -75,3 +78,39 @@ def serves_requests(
         logger.debug("No metrics port exporter in the autoreloader's parent process")
         return False
     return True
+
+
+def worker_count(environ: Mapping[str, str]) -> tuple[str, int] | None:
+    """The worker count an environment variable asks for, when it is more than one."""
+    concurrency = _positive_int(environ.get("WEB_CONCURRENCY"))
+    if concurrency is not None and concurrency > 1:
+        return (f"WEB_CONCURRENCY={concurrency}", concurrency)
+    workers = _gunicorn_workers(environ.get("GUNICORN_CMD_ARGS", ""))
+    if workers is not None and workers > 1:
+        return (f"GUNICORN_CMD_ARGS --workers {workers}", workers)
+    return None
+
+
+def _gunicorn_workers(arguments: str) -> int | None:
+    try:
+        words = shlex.split(arguments)
+    except ValueError:
+        return None
+    workers = None
+    for index, word in enumerate(words):
+        value: str | None = None
+        if word in ("-w", "--workers"):
+            value = words[index + 1] if index + 1 < len(words) else None
+        elif word.startswith("--workers="):
+            value = word.partition("=")[2]
+        elif word.startswith("-w") and len(word) > 2:
+            value = word[2:]
+        if value is not None:
+            workers = _positive_int(value)
+    return workers
+
+
+def _positive_int(value: str | None) -> int | None:
+    if value is None or not value.strip().isdigit():
+        return None
+    return int(value)

@@ -22,10 +22,36 @@ import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Generic, NamedTuple, ParamSpec, TypeAlias, TypeVar, cast
+from typing import Generic, ParamSpec, TypeVar, cast
 
 from asgiref.sync import iscoroutinefunction
 
+from django_prometheus.recorded_calls import (
+    CacheBound,
+    CacheGet,
+    CacheGetMany,
+    ConnectionFailed,
+    ConnectionOpened,
+    DbBound,
+    ExceptionRaised,
+    InstrumentationFailed,
+    MigrationsCounted,
+    ModelBound,
+    ModelDeleted,
+    ModelInserted,
+    ModelUpdated,
+    QueriesExecutedMany,
+    QueryExecuted,
+    QueryFailed,
+    RecordedCall,
+    RequestEntered,
+    RequestReceived,
+    RequestTimed,
+    ResponseLeft,
+    ResponseSent,
+    TemplateRendered,
+    ViewResolved,
+)
 from django_prometheus.sinks.protocols import CacheGetOutcome, Component, Transport
 from django_prometheus.sinks.provider import SinkBundle, pop_sinks, push_sinks
 
@@ -63,176 +89,6 @@ __all__ = [
     "ViewResolved",
     "use_sinks",
 ]
-
-
-class RequestEntered(NamedTuple):
-    event: str
-
-
-class ResponseLeft(NamedTuple):
-    event: str
-    latency: float | None
-
-
-class RequestReceived(NamedTuple):
-    event: str
-    method: str
-    transport: Transport
-    ajax: bool
-    body_bytes: int
-
-
-class ViewResolved(NamedTuple):
-    event: str
-    view: str
-    transport: Transport
-    method: str
-
-
-class TemplateRendered(NamedTuple):
-    event: str
-    template_name: str
-
-
-class ResponseSent(NamedTuple):
-    event: str
-    status: str
-    view: str
-    method: str
-    charset: str
-    streaming: bool
-    body_bytes: int | None
-
-
-class ExceptionRaised(NamedTuple):
-    event: str
-    exception_type: str
-    view: str
-
-
-class RequestTimed(NamedTuple):
-    event: str
-    view: str
-    method: str
-    latency: float | None
-
-
-class DbBound(NamedTuple):
-    event: str
-    alias: str
-    vendor: str
-
-
-class ConnectionOpened(NamedTuple):
-    event: str
-    alias: str
-    vendor: str
-
-
-class ConnectionFailed(NamedTuple):
-    event: str
-    alias: str
-    vendor: str
-
-
-class QueryExecuted(NamedTuple):
-    event: str
-    alias: str
-    vendor: str
-    seconds: float
-
-
-class QueriesExecutedMany(NamedTuple):
-    event: str
-    alias: str
-    vendor: str
-    count: int  # type: ignore[assignment]  # the protocol names it so; shadows tuple.count
-    seconds: float
-
-
-class QueryFailed(NamedTuple):
-    event: str
-    alias: str
-    vendor: str
-    error_type: str
-
-
-class CacheBound(NamedTuple):
-    event: str
-    backend: str
-
-
-class CacheGet(NamedTuple):
-    event: str
-    backend: str
-    outcome: CacheGetOutcome
-
-
-class CacheGetMany(NamedTuple):
-    event: str
-    backend: str
-    hits: int
-    misses: int
-    fails: int
-
-
-class ModelBound(NamedTuple):
-    event: str
-    model: str
-
-
-class ModelInserted(NamedTuple):
-    event: str
-    model: str
-
-
-class ModelUpdated(NamedTuple):
-    event: str
-    model: str
-
-
-class ModelDeleted(NamedTuple):
-    event: str
-    model: str
-
-
-class MigrationsCounted(NamedTuple):
-    event: str
-    connection: str
-    applied: int
-    unapplied: int
-
-
-class InstrumentationFailed(NamedTuple):
-    event: str
-    component: Component
-
-
-RecordedCall: TypeAlias = (
-    RequestEntered
-    | ResponseLeft
-    | RequestReceived
-    | ViewResolved
-    | TemplateRendered
-    | ResponseSent
-    | ExceptionRaised
-    | RequestTimed
-    | DbBound
-    | ConnectionOpened
-    | ConnectionFailed
-    | QueryExecuted
-    | QueriesExecutedMany
-    | QueryFailed
-    | CacheBound
-    | CacheGet
-    | CacheGetMany
-    | ModelBound
-    | ModelInserted
-    | ModelUpdated
-    | ModelDeleted
-    | MigrationsCounted
-    | InstrumentationFailed
-)
 
 
 class _Recorder:

@@ -29,6 +29,7 @@ from django_prometheus.families import (
 )
 from django_prometheus.sinks.prometheus_http import PrometheusHttpSink
 from django_prometheus.sinks.protocols import CacheGetOutcome, Component
+from django_prometheus.sinks.recorders import Record, counter_inc, histogram_observe
 from django_prometheus.state import LazyMap
 
 if TYPE_CHECKING:
@@ -96,38 +97,38 @@ class _BoundPrometheusDbSink:
     )
 
     def __init__(self, sink: PrometheusDbSink, alias: str, vendor: str) -> None:
-        self._new = sink.new_connections.labels(alias, vendor)
-        self._failed = sink.new_connection_errors.labels(alias, vendor)
-        self._execute = sink.execute.labels(alias, vendor)
-        self._execute_many = sink.execute_many.labels(alias, vendor)
-        self._duration = sink.query_duration.labels(alias, vendor)
-        self._errors: dict[str, Counter] = {}
+        self._new = counter_inc(sink.new_connections.labels(alias, vendor))
+        self._failed = counter_inc(sink.new_connection_errors.labels(alias, vendor))
+        self._execute = counter_inc(sink.execute.labels(alias, vendor))
+        self._execute_many = counter_inc(sink.execute_many.labels(alias, vendor))
+        self._duration = histogram_observe(sink.query_duration.labels(alias, vendor))
+        self._errors: dict[str, Record] = {}
         self._errors_family = (sink.errors, alias, vendor)
 
     def connection_opened(self) -> None:
-        self._new.inc()
+        self._new(1)
 
     def connection_failed(self) -> None:
         # A failed attempt is still an attempt: errors stay a subset of new connections,
         # as in the established package, so error ratios on dashboards keep working.
-        self._new.inc()
-        self._failed.inc()
+        self._new(1)
+        self._failed(1)
 
     def query_executed(self, seconds: float) -> None:
-        self._execute.inc()
-        self._duration.observe(seconds)
+        self._execute(1)
+        self._duration(seconds)
 
     def queries_executed_many(self, count: int, seconds: float) -> None:
-        self._execute.inc(count)
-        self._execute_many.inc(count)
-        self._duration.observe(seconds)
+        self._execute(count)
+        self._execute_many(count)
+        self._duration(seconds)
 
     def query_failed(self, error_type: str) -> None:
         child = self._errors.get(error_type)
         if child is None:
             family, alias, vendor = self._errors_family
-            child = self._errors[error_type] = family.labels(alias, vendor, error_type)
-        child.inc()
+            child = self._errors[error_type] = counter_inc(family.labels(alias, vendor, error_type))
+        child(1)
 
 
 class PrometheusDbSink:
@@ -152,30 +153,30 @@ class _BoundPrometheusCacheSink:
     __slots__ = ("_fails", "_gets", "_hits", "_misses")
 
     def __init__(self, sink: PrometheusCacheSink, backend: str) -> None:
-        self._gets = sink.gets.labels(backend)
-        self._hits = sink.hits.labels(backend)
-        self._misses = sink.misses.labels(backend)
-        self._fails = sink.fails.labels(backend)
+        self._gets = counter_inc(sink.gets.labels(backend))
+        self._hits = counter_inc(sink.hits.labels(backend))
+        self._misses = counter_inc(sink.misses.labels(backend))
+        self._fails = counter_inc(sink.fails.labels(backend))
 
     def cache_get(self, outcome: CacheGetOutcome) -> None:
-        self._gets.inc()
+        self._gets(1)
         if outcome == "hit":
-            self._hits.inc()
+            self._hits(1)
         elif outcome == "miss":
-            self._misses.inc()
+            self._misses(1)
         else:
-            self._fails.inc()
+            self._fails(1)
 
     def cache_get_many(self, hits: int, misses: int, fails: int) -> None:
         total = hits + misses + fails
         if total:
-            self._gets.inc(total)
+            self._gets(total)
         if hits:
-            self._hits.inc(hits)
+            self._hits(hits)
         if misses:
-            self._misses.inc(misses)
+            self._misses(misses)
         if fails:
-            self._fails.inc(fails)
+            self._fails(fails)
 
 
 class PrometheusCacheSink:
@@ -198,18 +199,18 @@ class _BoundPrometheusModelSink:
 
     def __init__(self, sink: PrometheusModelSink, model: str) -> None:
         # Binding creates the three series at 0, as the contract asks.
-        self._inserts = sink.inserts.labels(model)
-        self._updates = sink.updates.labels(model)
-        self._deletes = sink.deletes.labels(model)
+        self._inserts = counter_inc(sink.inserts.labels(model))
+        self._updates = counter_inc(sink.updates.labels(model))
+        self._deletes = counter_inc(sink.deletes.labels(model))
 
     def model_inserted(self) -> None:
-        self._inserts.inc()
+        self._inserts(1)
 
     def model_updated(self) -> None:
-        self._updates.inc()
+        self._updates(1)
 
     def model_deleted(self) -> None:
-        self._deletes.inc()
+        self._deletes(1)
 
 
 class PrometheusModelSink:

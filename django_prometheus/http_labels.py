@@ -44,8 +44,25 @@ def method_label(method: str | None) -> str:
     return METHOD_LABEL.get(method, INVALID_METHOD)
 
 
+def _ssl_proxy_header() -> tuple[object]:
+    from django.conf import settings
+
+    return (settings.SECURE_PROXY_SSL_HEADER,)
+
+
 def transport(request: HttpRequest) -> Transport:
-    return "https" if request.is_secure() else "http"
+    """``request.is_secure()``, without reading ``SECURE_PROXY_SSL_HEADER`` on every request
+    (a LazySettings read costs about as much as the rest of this label)."""
+    cls = type(request)
+    if (
+        state.ssl_proxy_header.get(_ssl_proxy_header)[0]
+        or cls.is_secure is not HttpRequest.is_secure
+        or cls.scheme is not HttpRequest.scheme
+    ):
+        return "https" if request.is_secure() else "http"
+    # What HttpRequest.scheme answers when no proxy header is configured.
+    scheme = request._get_scheme()  # type: ignore[attr-defined]
+    return "https" if scheme == "https" else "http"
 
 
 def view_label(match: ResolverMatch | None) -> str:
@@ -92,12 +109,14 @@ def charset_label(response: HttpResponseBase) -> str:
     return charset
 
 
-def _forget_charsets(*, setting: str = "", **_: object) -> None:
+def _forget_settings(*, setting: str = "", **_: object) -> None:
     if setting == "DEFAULT_CHARSET":
         _charsets.clear()
+    elif setting == "SECURE_PROXY_SSL_HEADER":
+        state.ssl_proxy_header.clear()
 
 
-setting_changed.connect(_forget_charsets, dispatch_uid="django_prometheus.http_labels.charsets")
+setting_changed.connect(_forget_settings, dispatch_uid="django_prometheus.http_labels.settings")
 
 
 def response_body_size(response: HttpResponseBase) -> int | None:

@@ -133,13 +133,13 @@ class PrometheusAfterMiddleware(PrometheusMiddlewareBase):
             if not self._view_is_new_and_counted(request, view_func):
                 return
             method = METHOD_LABEL.get(request.method, INVALID_METHOD)
-            transport: Transport = "https" if request.is_secure() else "http"
+            transport_label = transport(request)
             match = request.resolver_match
             view = (match.view_name or UNNAMED_VIEW) if match is not None else UNNAMED_VIEW
             request.__dict__[_AFTER_STATE] = (method, view, False)
             sink = self._sink(request)
-            self._receive(sink, request, method, transport)
-            sink.view_resolved(view, transport, method)
+            self._receive(sink, request, method, transport_label)
+            sink.view_resolved(view, transport_label, method)
         except Exception as error:
             self._failed(error)
 

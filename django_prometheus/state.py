@@ -87,6 +87,9 @@ class Lazy(Generic[_T]):
                     value = self._value = make()
         return value
 
+    def peek(self) -> _T | None:
+        return self._value
+
     def clear(self) -> None:
         self._value = None
 
@@ -141,7 +144,7 @@ def once_per_class(cls: type, attribute: str, make: Callable[[], _T]) -> _T:
 # --------------------------------------------------------------------------- caches
 
 project_config: Final[Lazy[PrometheusConfig]] = Lazy()
-# Ports exporters running without Django settings, per PROMETHEUS_MULTIPROC_DIR.
+# The defaults, for code running without Django settings, per PROMETHEUS_MULTIPROC_DIR.
 standalone_configs: Final[Memo[str | None, PrometheusConfig]] = Memo(4)
 path_matchers: Final[Memo[tuple[re.Pattern[str], ...], PathMatcher | None]] = Memo(16)
 # A scraper sends the same Accept and Accept-Encoding on every scrape.
@@ -152,6 +155,7 @@ multiprocess_registries: Final[Memo[str, MultiProcessRegistry]] = Memo(4)
 # HttpResponseBase.charset parses Content-Type with a regex on every read.
 charsets: Final[Memo[str | None, str]] = Memo(256)
 our_middleware: Final[Lazy[tuple[type, type] | tuple[()]]] = Lazy()
+ssl_proxy_header: Final[Lazy[tuple[object]]] = Lazy()
 # Error logging's rate limit: when each component last logged, what it held back since.
 errors_last_logged: Final[dict[str, float]] = {}
 errors_suppressed: Final[dict[str, int]] = {}
@@ -166,6 +170,7 @@ _CACHES: Final[tuple[Memo[Any, Any] | Lazy[Any] | dict[str, Any], ...]] = (
     multiprocess_registries,
     charsets,
     our_middleware,
+    ssl_proxy_header,
     errors_last_logged,
     errors_suppressed,
 )

@@ -355,8 +355,29 @@ def _load_project_config() -> PrometheusConfig:
 
 
 def get_config() -> PrometheusConfig:
-    """The validated configuration of the running project, cached until a setting changes."""
+    """The validated configuration of the running project, cached until a setting changes.
+
+    Without configured Django settings (a script, a unit test of the established
+    package), the defaults and ``PROMETHEUS_MULTIPROC_DIR`` of the environment.
+    """
+    config = state.project_config.peek()
+    if config is not None:
+        return config
+    from django.conf import settings
+
+    if not settings.configured:
+        return standalone_config()
     return state.project_config.get(_load_project_config)
+
+
+def standalone_config() -> PrometheusConfig:
+    """The configuration without Django settings: the defaults and the environment."""
+    multiproc_dir = os.environ.get(MULTIPROC_DIR_ENV) or None
+    config = state.standalone_configs.get(multiproc_dir)
+    if config is None:
+        environ = {} if multiproc_dir is None else {MULTIPROC_DIR_ENV: multiproc_dir}
+        config = state.standalone_configs.remember(multiproc_dir, load_config(object(), environ))
+    return config
 
 
 def reset_config(*, setting: str = "", **_: object) -> None:

@@ -10,7 +10,6 @@ migration gauges) register a hook here; this module knows none of them.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from prometheus_client.registry import Collector
 
 from django_prometheus import state
 from django_prometheus.access import AccessPolicy, Decision, decide
-from django_prometheus.config import MULTIPROC_DIR_ENV, PrometheusConfig, get_config, load_config
+from django_prometheus.config import PrometheusConfig, get_config
 from django_prometheus.exposition import render_metrics
 from django_prometheus.multiprocess import multiprocess_registry
 from django_prometheus.safety import instrumentation_failed
@@ -128,21 +127,9 @@ def _policy(config: PrometheusConfig) -> AccessPolicy:
     return policy
 
 
-def _standalone_config(multiproc_dir: str | None) -> PrometheusConfig:
-    config = state.standalone_configs.get(multiproc_dir)
-    if config is None:
-        environ = {} if multiproc_dir is None else {MULTIPROC_DIR_ENV: multiproc_dir}
-        config = state.standalone_configs.remember(multiproc_dir, load_config(object(), environ))
-    return config
-
-
 def scrape_config() -> PrometheusConfig:
     """The project's config; the defaults when a port exporter runs without Django settings."""
-    from django.conf import settings
-
-    if settings.configured:
-        return get_config()
-    return _standalone_config(os.environ.get(MULTIPROC_DIR_ENV) or None)
+    return get_config()
 
 
 def scrape_registry(config: PrometheusConfig) -> Collector:

@@ -235,10 +235,11 @@ class DatabaseWrapperMixin(_WrapperBase):
 
     def exporting_cursor_class(self, cursor_class: type[_CursorT]) -> type[_CursorT]:
         """``cursor_class`` reporting for this connection; ``cursor_class`` itself if that fails."""
+        sink = self.prometheus_db_sink
         try:
-            return ExportingCursorWrapper(
-                cursor_class, self.alias, self.vendor, self.prometheus_db_sink
-            )
+            if sink is None:  # three arguments, as the established package passes them
+                return ExportingCursorWrapper(cursor_class, self.alias, self.vendor)
+            return ExportingCursorWrapper(cursor_class, self.alias, self.vendor, sink)
         except Exception as error:
             instrumentation_failed("db", error)
             return cursor_class

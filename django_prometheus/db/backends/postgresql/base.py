@@ -10,11 +10,16 @@ own type.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, ClassVar, cast
+
 from django.db.backends.postgresql import base
 from django.db.backends.postgresql.features import DatabaseFeatures
 
 from django_prometheus.db.common import DatabaseWrapperMixin, is_exporting_cursor_class
 from django_prometheus.safety import instrumentation_failed
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
 
 __all__ = ["DatabaseFeatures", "DatabaseWrapper", "PostgreSQLWrapperMixin"]
 
@@ -29,10 +34,21 @@ class PostgreSQLWrapperMixin(DatabaseWrapperMixin):
             params["cursor_factory"] = self.exporting_cursor_class(factory)
         return params
 
+    # The Django backend this class instruments (postgresql's or PostGIS'), set per class.
+    _django_wrapper: ClassVar[type[BaseDatabaseWrapper]]
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._django_wrapper = cast(
+            "type[BaseDatabaseWrapper]",
+            next(base for base in cls.__mro__ if not issubclass(base, DatabaseWrapperMixin)),
+        )
+
     def create_cursor(self, name: str | None = None) -> object:
-        # Straight to Django's create_cursor: the factory already instruments unnamed
-        # cursors, so DatabaseWrapperMixin's (a second async guard) would only cost time.
-        cursor = super(DatabaseWrapperMixin, self).create_cursor(name)
+        # Straight to Django's create_cursor, called as the established package calls it
+        # (tests patch it there): the factory already instruments unnamed cursors, so
+        # DatabaseWrapperMixin's (a second async guard) would only cost time.
+        cursor = self._django_wrapper.create_cursor(self, name=name)
         cursor_class = type(cursor)
         if name is not None and not is_exporting_cursor_class(cursor_class):
             # A fresh server-side cursor made without the factory: give it the

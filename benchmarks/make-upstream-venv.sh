@@ -18,6 +18,6 @@ if [ ! -x "$target/bin/python" ]; then
   "$interpreter" -m venv "$target"
 fi
 "$target/bin/python" -m pip install --quiet --upgrade pip
-"$target/bin/python" -m pip install --quiet "django-prometheus" "Django==$django" \
+"$target/bin/python" -m pip install --quiet "django-prometheus==2.5.0" "Django==$django" \
   "prometheus-client==$client" "psycopg[binary]" "uvicorn"
 echo "$target: django-prometheus $("$target/bin/python" -c 'from importlib.metadata import version; print(version("django-prometheus"))'), Django $django, prometheus-client $client"

@@ -16,6 +16,7 @@ import pytest
 from django.http.response import HttpResponseBase
 from django.test import AsyncClient, Client, override_settings
 from prometheus_client import REGISTRY, CollectorRegistry
+from pytest_django.fixtures import Settings
 
 from tests.testapp import views_http
 from tests.testapp.custom_metrics import CUSTOM_REGISTRY, EXTENDED_METRICS
@@ -219,6 +220,20 @@ def test_https(wsgi: Client) -> None:
     delta = Delta()
     response = wsgi.get("/http/ok/", secure=True)
     assert delta.since() == expected(view="http-ok", response=response, transport="https")
+
+
+@pytest.mark.parametrize(
+    ("forwarded", "transport"), [("https", "https"), ("http", "http"), (None, "http")]
+)
+def test_https_behind_a_proxy_follows_secure_proxy_ssl_header(
+    wsgi: Client, settings: Settings, forwarded: str | None, transport: str
+) -> None:
+    headers = {} if forwarded is None else {"X-Forwarded-Proto": forwarded}
+    wsgi.get("/http/ok/", headers=headers)  # the setting is read after this request
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    delta = Delta()
+    response = wsgi.get("/http/ok/", headers=headers)
+    assert delta.since() == expected(view="http-ok", response=response, transport=transport)
 
 
 async def test_async_https(asgi: AsyncClient) -> None:

@@ -4,8 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DJANGO ?=
+PYTEST_ARGS ?=
 
-.PHONY: setup system-deps services lint typecheck test test-suite test-unit test-matrix demo clean
+.PHONY: setup system-deps services lint typecheck test test-suite test-unit test-matrix compat demo clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,13 +35,17 @@ test: setup services lint typecheck
 
 # The tests alone (used by the matrix for the other Django lines).
 test-suite: setup services
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-unit: setup
 	$(BIN)/pytest tests/unit
 
 test-matrix:
 	@bash scripts/test-matrix.sh
+
+# django-prometheus 2.5.0's own unit tests against this package (downloaded at run time).
+compat: setup
+	$(BIN)/python scripts/compat.py
 
 # The demo needs only the package itself (SQLite and the local-memory cache).
 DEMO_VENV ?= .venv-demo

@@ -29,6 +29,7 @@ __all__ = [
     "UpstreamUnavailableError",
     "load_testutils",
     "testutils_path",
+    "wheel_path",
 ]
 
 VERSION = "2.5.0"
@@ -92,14 +93,20 @@ def _download_wheel(target: Path) -> None:
         shutil.move(str(wheel), target)
 
 
+def wheel_path() -> Path:
+    """The 2.5.0 wheel, downloaded once and checked; raises :class:`UpstreamUnavailableError`."""
+    wheel = DOWNLOADS / WHEEL
+    if not (wheel.is_file() and _sha256(wheel) == WHEEL_SHA256):
+        _download_wheel(wheel)
+    return wheel
+
+
 def _extracted() -> Path:
     """``testutils.py`` taken out of the (downloaded, checked) 2.5.0 wheel."""
     extracted = DOWNLOADS / f"django_prometheus-{VERSION}-testutils.py"
     if extracted.is_file() and _sha256(extracted) == TESTUTILS_SHA256:
         return extracted
-    wheel = DOWNLOADS / WHEEL
-    if not (wheel.is_file() and _sha256(wheel) == WHEEL_SHA256):
-        _download_wheel(wheel)
+    wheel = wheel_path()
     with zipfile.ZipFile(wheel) as archive:
         content = archive.read(TESTUTILS_IN_WHEEL)
     if hashlib.sha256(content).hexdigest() != TESTUTILS_SHA256:

@@ -832,3 +832,32 @@ def test_values_are_returned_as_the_collector_gives_them(registry: CollectorRegi
     # Exact comparisons: a float cannot hold 2**53 + 1, so it is not equal to it.
     assert_metric_equal(big, "jobs_total", registry, queue="big")
     assert_metric_not_equal(float(big), "jobs_total", registry, queue="big")
+
+
+_UNDER_OPTIMIZE = """
+from prometheus_client import CollectorRegistry, Counter
+from django_prometheus.testutils import assert_metric_equal
+registry = CollectorRegistry()
+Counter("hits", "Hits.", registry=registry).inc()
+try:
+    assert_metric_equal(2, "hits_total", registry=registry)
+except AssertionError as error:
+    print("raised:", error)
+else:
+    print("passed")
+"""
+
+
+def test_assertions_fail_under_python_dash_o() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    done = subprocess.run(
+        [sys.executable, "-O", "-c", _UNDER_OPTIMIZE],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.stdout.startswith("raised: hits_total: expected 2, got 1.0")

@@ -180,9 +180,12 @@ class PrometheusAfterMiddleware(PrometheusMiddlewareBase):
     ) -> HttpResponseBase:
         try:
             sink = self._sink(request, response)
-            state = self._state(sink, request)
-            if state is None:
-                return response
+            # The request's labels, set by process_view; _state when no view hook ran.
+            state = request.__dict__.get(_AFTER_STATE)
+            if state is None or state is EXEMPT:
+                state = self._state(sink, request)
+                if state is None:
+                    return response
             method, view, timed = state
             streaming = response.streaming
             sink.response_sent(

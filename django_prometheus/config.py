@@ -19,6 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
 
 from django_prometheus import state
+from django_prometheus.families import BODY_SIZE_BUCKETS, family_name
 
 __all__ = [
     "DEFAULT_LATENCY_BUCKETS",
@@ -71,6 +72,9 @@ SETTING_TO_FIELD: Final[Mapping[str, str]] = {
     "PROMETHEUS_METRICS_BEARER_TOKEN": "bearer_token",
     "PROMETHEUS_METRICS_BASIC_AUTH": "basic_auth",
     "PROMETHEUS_DISABLE_CREATED_SERIES": "disable_created_series",
+    "PROMETHEUS_ROUTE_LATENCY": "route_latency",
+    "PROMETHEUS_BODY_SIZE_BUCKETS": "body_size_buckets",
+    "PROMETHEUS_DISABLED_METRICS": "disabled_metrics",
 }
 FIELD_TO_SOURCE: Final[Mapping[str, str]] = {
     **{field: setting for setting, field in SETTING_TO_FIELD.items()},
@@ -127,6 +131,9 @@ class PrometheusConfig(BaseModel):
     bearer_token: SecretStr | None = None
     basic_auth: tuple[str, SecretStr] | None = None
     disable_created_series: bool = False
+    route_latency: bool = False
+    body_size_buckets: tuple[float, ...] = BODY_SIZE_BUCKETS
+    disabled_metrics: frozenset[str] = frozenset()
     multiproc_dir: str | None = None
 
     @field_validator("metric_namespace", mode="before")
@@ -141,7 +148,7 @@ class PrometheusConfig(BaseModel):
             )
         return value
 
-    @field_validator("latency_buckets", mode="before")
+    @field_validator("latency_buckets", "body_size_buckets", mode="before")
     @classmethod
     def _check_buckets(cls, value: object) -> tuple[float, ...]:
         if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
@@ -188,7 +195,7 @@ class PrometheusConfig(BaseModel):
             raise ValueError("expected a string: an IP address or host name, '' for all")
         return value
 
-    @field_validator("export_migrations", "disable_created_series", mode="before")
+    @field_validator("export_migrations", "disable_created_series", "route_latency", mode="before")
     @classmethod
     def _check_bool(cls, value: object) -> bool:
         if not isinstance(value, bool):
@@ -257,6 +264,21 @@ class PrometheusConfig(BaseModel):
         if not (isinstance(password, str) and password):
             raise ValueError(expected)
         return (username, SecretStr(password))
+
+    @field_validator("disabled_metrics", mode="before")
+    @classmethod
+    def _check_disabled_metrics(cls, value: object) -> frozenset[str]:
+        if value is None:
+            return frozenset()
+        expected = "expected a list of metric family names, such as 'django_http_ajax_requests'"
+        if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+            raise ValueError(expected)
+        names = set()
+        for item in value:
+            if not isinstance(item, str):
+                raise ValueError(f"{expected}; {item!r} is not a string")
+            names.add(family_name(item))
+        return frozenset(names)
 
     @field_validator("multiproc_dir", mode="before")
     @classmethod

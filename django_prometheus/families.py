@@ -9,6 +9,7 @@ from it. The order of a domain is the order of registration, hence of
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias
@@ -56,17 +57,31 @@ class Family:
     labelnames: tuple[str, ...] = ()
     buckets: Buckets | None = None
     multiprocess_mode: MultiprocessMode | None = None
+    # The boolean setting (a PrometheusConfig field) without which it is not registered.
+    enabled_by: Literal["route_latency"] | None = None
 
-    def bucket_bounds(self, latency_buckets: tuple[float, ...]) -> tuple[float, ...] | None:
-        """The histogram's upper bounds under the configured latency buckets."""
+    def bucket_bounds(
+        self,
+        latency_buckets: tuple[float, ...],
+        body_buckets: tuple[float, ...] = BODY_SIZE_BUCKETS,
+    ) -> tuple[float, ...] | None:
+        """The histogram's upper bounds under the configured buckets."""
         if self.buckets == "latency":
             return latency_buckets
         if self.buckets == "body":
-            return BODY_SIZE_BUCKETS
+            return body_buckets
         return self.buckets
+
+    @property
+    def exposed_names(self) -> tuple[str, ...]:
+        """The name as passed to prometheus_client, and the counter's ``_total`` form."""
+        if self.metric_cls is Counter and not self.name.endswith("_total"):
+            return (self.name, f"{self.name}_total")
+        return (self.name,)
 
 
 _VIEW_METHOD: Final = ("view", "method")
+_ROUTE_METHOD: Final = ("route", "method")
 _DB_LABELS: Final = ("alias", "vendor")
 
 HTTP: Final = (
@@ -198,6 +213,39 @@ HTTP: Final = (
         "Exceptions raised by views, by view.",
         ("view",),
     ),
+    # Ours, beyond the contract: by URL pattern (never the path), and requests in flight.
+    Family(
+        "requests_by_route_method",
+        Counter,
+        "django_http_requests_total_by_route_method",
+        "Requests by URL route pattern (<unmatched> when none resolved) and method.",
+        _ROUTE_METHOD,
+    ),
+    Family(
+        "responses_by_route_status_method",
+        Counter,
+        "django_http_responses_total_by_route_status_method",
+        "Responses by URL route pattern, status code and method.",
+        ("route", "status", "method"),
+    ),
+    Family(
+        "requests_latency_by_route_method",
+        Histogram,
+        "django_http_requests_latency_seconds_by_route_method",
+        "Request latency measured inside all middlewares, by URL route pattern and method, "
+        "in seconds (with PROMETHEUS_ROUTE_LATENCY = True).",
+        _ROUTE_METHOD,
+        buckets="latency",
+        enabled_by="route_latency",
+    ),
+    Family(
+        "requests_in_progress",
+        Gauge,
+        "django_http_requests_in_progress",
+        "Requests inside PrometheusBeforeMiddleware now, by method.",
+        ("method",),
+        multiprocess_mode="livesum",
+    ),
 )
 
 DB: Final = (
@@ -324,3 +372,20 @@ DOMAINS: Final[Mapping[Domain, tuple[Family, ...]]] = {
     "errors": ERRORS,
 }
 """Every family by domain, in the order the reference registry makes them."""
+
+
+def family_name(name: str) -> str:
+    """The table's name of the family ``name`` designates (its exposed ``_total`` form
+    too); ValueError naming the closest known family when there is none."""
+    by_exposed = {
+        exposed: family.name
+        for families in DOMAINS.values()
+        for family in families
+        for exposed in family.exposed_names
+    }
+    known = by_exposed.get(name)
+    if known is not None:
+        return known
+    closest = difflib.get_close_matches(name, list(by_exposed), n=1, cutoff=0.0)
+    hint = f"; did you mean {closest[0]!r}?" if closest else ""
+    raise ValueError(f"{name!r} is no metric family of django-prometheus{hint}")

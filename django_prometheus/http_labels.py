@@ -19,12 +19,14 @@ from django_prometheus.sinks.protocols import Transport
 __all__ = [
     "INVALID_METHOD",
     "STANDARD_METHODS",
+    "UNMATCHED_ROUTE",
     "UNNAMED_TEMPLATE",
     "UNNAMED_VIEW",
     "charset_label",
     "content_length",
     "method_label",
     "response_body_size",
+    "route_label",
     "template_label",
     "transport",
     "view_label",
@@ -36,12 +38,21 @@ STANDARD_METHODS: Final = frozenset(
 INVALID_METHOD: Final = "<invalid method>"
 UNNAMED_VIEW: Final = "<unnamed view>"
 UNNAMED_TEMPLATE: Final = "<unnamed template>"
+UNMATCHED_ROUTE: Final = "<unmatched>"
 
 METHOD_LABEL: Final[dict[object, str]] = {method: method for method in STANDARD_METHODS}
 
 
 def method_label(method: str | None) -> str:
     return METHOD_LABEL.get(method, INVALID_METHOD)
+
+
+def route_label(match: ResolverMatch | None) -> str:
+    """The resolver's whole URL pattern (``re_path``: its regex); never the path itself."""
+    if match is None:
+        return UNMATCHED_ROUTE
+    route: object = match.route  # None on a ResolverMatch built by hand
+    return route if isinstance(route, str) else UNMATCHED_ROUTE
 
 
 def _ssl_proxy_header() -> tuple[object]:

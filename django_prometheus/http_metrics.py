@@ -11,20 +11,25 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar, TypedDict, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 
-from django_prometheus.config import get_config
+from django_prometheus.config import PrometheusConfig, get_config
 from django_prometheus.families import HTTP
 from django_prometheus.state import once_per_class
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-__all__ = ["MetricOptions", "Metrics"]
+__all__ = ["MetricOptions", "Metrics", "http_config_key"]
 
 _MetricT = TypeVar("_MetricT", bound=MetricWrapperBase)
 _MetricsT = TypeVar("_MetricsT", bound="Metrics")
+
+
+def http_config_key(config: PrometheusConfig) -> tuple[object, ...]:
+    """The settings besides namespace and latency buckets that change the HTTP families."""
+    return (config.body_size_buckets, config.disabled_metrics, config.route_latency)
 
 
 class MetricOptions(TypedDict, total=False):
@@ -35,6 +40,7 @@ class MetricOptions(TypedDict, total=False):
     unit: str
     registry: CollectorRegistry | None
     buckets: Sequence[float]
+    multiprocess_mode: str
 
 
 class Metrics:
@@ -73,6 +79,10 @@ class Metrics:
     responses_streaming: Counter
     exceptions_by_type: Counter
     exceptions_by_view: Counter
+    requests_by_route_method: Counter
+    responses_by_route_status_method: Counter
+    requests_latency_by_route_method: Histogram
+    requests_in_progress: Gauge
 
     def __init__(
         self,
@@ -80,15 +90,21 @@ class Metrics:
         registry: CollectorRegistry | None = None,
         namespace: str | None = None,
         latency_buckets: Sequence[float] | None = None,
+        config: PrometheusConfig | None = None,
     ) -> None:
+        """Families of a disabled name (``PROMETHEUS_DISABLED_METRICS``) or of an unset
+        opt-in setting are not made: their attribute is absent."""
         if registry is not None:
             self.registry = registry
-        if namespace is None or latency_buckets is None:
-            config = get_config()
-            namespace = config.metric_namespace if namespace is None else namespace
-            latency_buckets = config.latency_buckets if latency_buckets is None else latency_buckets
+        config = get_config() if config is None else config
+        namespace = config.metric_namespace if namespace is None else namespace
+        latency_buckets = config.latency_buckets if latency_buckets is None else latency_buckets
         self.namespace: str = namespace
         self.latency_buckets: tuple[float, ...] = tuple(latency_buckets)
+        self.body_size_buckets: tuple[float, ...] = config.body_size_buckets
+        self.disabled: frozenset[str] = config.disabled_metrics
+        self._opted_in = {"route_latency": config.route_latency}
+        self.config_key = http_config_key(config)
         try:
             self.register()
         except ValueError as error:
@@ -123,8 +139,14 @@ class Metrics:
     def register(self) -> None:
         """Create every family of the HTTP table (as attributes named as upstream)."""
         for family in HTTP:
+            if family.name in self.disabled or (
+                family.enabled_by is not None and not self._opted_in[family.enabled_by]
+            ):
+                continue
             options: MetricOptions = {"namespace": self.namespace}
-            buckets = family.bucket_bounds(self.latency_buckets)
+            if family.multiprocess_mode is not None:
+                options["multiprocess_mode"] = family.multiprocess_mode
+            buckets = family.bucket_bounds(self.latency_buckets, self.body_size_buckets)
             if buckets is not None:
                 options["buckets"] = buckets
             metric = self.register_metric(

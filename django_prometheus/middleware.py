@@ -10,8 +10,10 @@ package's ``label_metric`` calls.
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import Enum
+from functools import partial
 from time import perf_counter
-from typing import ClassVar, Final, cast
+from typing import ClassVar, Final, Literal, cast
 
 from django.http import Http404, HttpRequest
 from django.http.response import HttpResponseBase
@@ -21,12 +23,14 @@ from django_prometheus.http_labels import (
     INVALID_METHOD,
     METHOD_LABEL,
     STANDARD_METHODS,
+    UNMATCHED_ROUTE,
     UNNAMED_TEMPLATE,
     UNNAMED_VIEW,
     charset_label,
     content_length,
     method_label,
     response_body_size,
+    route_label,
     template_label,
     transport,
     view_label,
@@ -44,6 +48,7 @@ __all__ = [
     "BEFORE_START",
     "INVALID_METHOD",
     "STANDARD_METHODS",
+    "UNMATCHED_ROUTE",
     "UNNAMED_TEMPLATE",
     "UNNAMED_VIEW",
     "MetricOptions",
@@ -57,10 +62,18 @@ __all__ = [
 BEFORE_START: Final = "prometheus_before_middleware_event"
 AFTER_START: Final = "prometheus_after_middleware_event"
 _BEFORE_STATE: Final = "_django_prometheus_before"
+_IN_PROGRESS: Final = "_django_prometheus_in_progress"  # the method label it counts under
 _AFTER_STATE: Final = "_django_prometheus_after"
 
-# (method label, view label, latency already observed)
-_AfterState = tuple[str, str, bool]
+
+class _NotTimed(Enum):
+    NOT_TIMED = "not timed yet"
+
+
+NOT_TIMED: Final = _NotTimed.NOT_TIMED
+
+# (method label, view label, route label, latency observed at an exception, or NOT_TIMED)
+_AfterState = tuple[str, str, str, "float | Literal[_NotTimed.NOT_TIMED] | None"]
 
 
 class PrometheusBeforeMiddleware(PrometheusMiddlewareBase):
@@ -73,8 +86,35 @@ class PrometheusBeforeMiddleware(PrometheusMiddlewareBase):
     _state_key: ClassVar[str] = _BEFORE_STATE
 
     def process_request(self, request: HttpRequest) -> HttpResponseBase | None:
-        request.__dict__[BEFORE_START] = perf_counter()
+        state = request.__dict__
+        state[BEFORE_START] = perf_counter()
+        try:
+            method = METHOD_LABEL.get(request.method, INVALID_METHOD)
+            self._sink(request).request_started(method)
+            state[_IN_PROGRESS] = method
+        except Exception as error:
+            self._failed(error)
         return None
+
+    def _finished(self, request: HttpRequest, response: HttpResponseBase | None) -> None:
+        method = request.__dict__.pop(_IN_PROGRESS, None)
+        if method is None:
+            return
+        try:
+            self._sink(request, response).request_finished(method)
+        except Exception as error:
+            self._failed(error)
+
+    def _abandoned(self, request: HttpRequest) -> None:
+        self._finished(request, None)
+
+    def _leaving(self, request: HttpRequest, response: HttpResponseBase) -> None:
+        closers = getattr(response, "_resource_closers", None)
+        if response.streaming and isinstance(closers, list):
+            # Still in progress until the server has sent the stream and closed it.
+            closers.append(partial(self._finished, request, response))
+        else:
+            self._finished(request, response)
 
     def process_view(
         self,
@@ -94,21 +134,26 @@ class PrometheusBeforeMiddleware(PrometheusMiddlewareBase):
     def process_response(
         self, request: HttpRequest, response: HttpResponseBase
     ) -> HttpResponseBase:
+        self._record_response(request, response)
+        if _IN_PROGRESS in request.__dict__:
+            self._leaving(request, response)
+        return response
+
+    def _record_response(self, request: HttpRequest, response: HttpResponseBase) -> None:
         try:
             state = request.__dict__
             entered = state.get(_BEFORE_STATE)
             if entered is EXEMPT:
-                return response
+                return
             sink = self._sink(request, response)
             if entered is None:
                 match = request.resolver_match
                 if match is not None and self._is_exempt(match.func):
-                    return response
+                    return
                 sink.request_entered()
             sink.response_left(_latency(state, BEFORE_START))
         except Exception as error:
             self._failed(error)
-        return response
 
 
 class PrometheusAfterMiddleware(PrometheusMiddlewareBase):
@@ -136,10 +181,12 @@ class PrometheusAfterMiddleware(PrometheusMiddlewareBase):
             transport_label = transport(request)
             match = request.resolver_match
             view = (match.view_name or UNNAMED_VIEW) if match is not None else UNNAMED_VIEW
-            request.__dict__[_AFTER_STATE] = (method, view, False)
+            route = route_label(match)
+            request.__dict__[_AFTER_STATE] = (method, view, route, NOT_TIMED)
             sink = self._sink(request)
             self._receive(sink, request, method, transport_label)
             sink.view_resolved(view, transport_label, method)
+            sink.request_routed(route, method)
         except Exception as error:
             self._failed(error)
 
@@ -165,13 +212,14 @@ class PrometheusAfterMiddleware(PrometheusMiddlewareBase):
             state = self._state(sink, request)
             if state is None:
                 return
-            method, view, timed = state
+            method, view, route, timed = state
             sink.exception_raised(type(exception).__name__, view)
-            if not timed:
+            if timed is NOT_TIMED:
                 # The view's latency is observed here, once; the 500 response that
-                # follows does not observe it again.
-                request.__dict__[_AFTER_STATE] = (method, view, True)
-                sink.request_timed(view, method, _latency(request.__dict__, AFTER_START))
+                # follows does not observe it again (its route series reuse it).
+                latency = _latency(request.__dict__, AFTER_START)
+                request.__dict__[_AFTER_STATE] = (method, view, route, latency)
+                sink.request_timed(view, method, latency)
         except Exception as error:
             self._failed(error)
 
@@ -186,18 +234,21 @@ class PrometheusAfterMiddleware(PrometheusMiddlewareBase):
                 state = self._state(sink, request)
                 if state is None:
                     return response
-            method, view, timed = state
+            method, view, route, latency = state
             streaming = response.streaming
+            status = str(response.status_code)
             sink.response_sent(
-                str(response.status_code),
+                status,
                 view,
                 method,
                 charset_label(response),
                 streaming,
                 None if streaming else response_body_size(response),
             )
-            if not timed:
-                sink.request_timed(view, method, _latency(request.__dict__, AFTER_START))
+            if latency is NOT_TIMED:
+                latency = _latency(request.__dict__, AFTER_START)
+                sink.request_timed(view, method, latency)
+            sink.response_routed(route, status, method, latency)
         except Exception as error:
             self._failed(error)
         return response
@@ -215,9 +266,11 @@ class PrometheusAfterMiddleware(PrometheusMiddlewareBase):
             request.__dict__[_AFTER_STATE] = EXEMPT
             return None
         method = method_label(request.method)
-        started = (method, view_label(match), False)
+        route = route_label(match)
+        started: _AfterState = (method, view_label(match), route, NOT_TIMED)
         request.__dict__[_AFTER_STATE] = started
         self._receive(sink, request, method, transport(request))
+        sink.request_routed(route, method)
         return started
 
     @staticmethod

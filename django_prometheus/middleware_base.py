@@ -193,7 +193,11 @@ class PrometheusMiddlewareBase:
         # request and its exception is the host's.
         response = self.process_request(request)
         if response is None:
-            response = self._sync_get_response(request)
+            try:
+                response = self._sync_get_response(request)
+            except BaseException:
+                self._abandoned(request)
+                raise
         return self.process_response(request, response)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
@@ -201,8 +205,15 @@ class PrometheusMiddlewareBase:
             return await self._async_get_response(request)
         response = self.process_request(request)
         if response is None:
-            response = await self._async_get_response(request)
+            try:
+                response = await self._async_get_response(request)
+            except BaseException:  # CancelledError too: the client went away under ASGI
+                self._abandoned(request)
+                raise
         return self.process_response(request, response)
+
+    def _abandoned(self, request: HttpRequest) -> None:
+        """The request left without a response (what Django raises past its handlers)."""
 
     def process_request(self, request: HttpRequest) -> HttpResponseBase | None:
         raise NotImplementedError

@@ -29,9 +29,13 @@ __all__ = [
     "QueryFailed",
     "RecordedCall",
     "RequestEntered",
+    "RequestFinished",
     "RequestReceived",
+    "RequestRouted",
+    "RequestStarted",
     "RequestTimed",
     "ResponseLeft",
+    "ResponseRouted",
     "ResponseSent",
     "TemplateRendered",
     "ViewResolved",
@@ -86,6 +90,30 @@ class ExceptionRaised(NamedTuple):
 class RequestTimed(NamedTuple):
     event: str
     view: str
+    method: str
+    latency: float | None
+
+
+class RequestStarted(NamedTuple):
+    event: str
+    method: str
+
+
+class RequestFinished(NamedTuple):
+    event: str
+    method: str
+
+
+class RequestRouted(NamedTuple):
+    event: str
+    route: str
+    method: str
+
+
+class ResponseRouted(NamedTuple):
+    event: str
+    route: str
+    status: str
     method: str
     latency: float | None
 
@@ -190,6 +218,10 @@ RecordedCall: TypeAlias = (
     | ResponseSent
     | ExceptionRaised
     | RequestTimed
+    | RequestStarted
+    | RequestFinished
+    | RequestRouted
+    | ResponseRouted
     | DbBound
     | ConnectionOpened
     | ConnectionFailed

@@ -45,9 +45,13 @@ from django_prometheus.recorded_calls import (
     QueryFailed,
     RecordedCall,
     RequestEntered,
+    RequestFinished,
     RequestReceived,
+    RequestRouted,
+    RequestStarted,
     RequestTimed,
     ResponseLeft,
+    ResponseRouted,
     ResponseSent,
     TemplateRendered,
     ViewResolved,
@@ -81,9 +85,13 @@ __all__ = [
     "QueryFailed",
     "RecordedCall",
     "RequestEntered",
+    "RequestFinished",
     "RequestReceived",
+    "RequestRouted",
+    "RequestStarted",
     "RequestTimed",
     "ResponseLeft",
+    "ResponseRouted",
     "ResponseSent",
     "TemplateRendered",
     "ViewResolved",
@@ -104,6 +112,12 @@ class _Recorder:
 
 
 class FakeHttpSink(_Recorder):
+    def request_started(self, method: str) -> None:
+        self.calls.append(RequestStarted("request_started", method))
+
+    def request_finished(self, method: str) -> None:
+        self.calls.append(RequestFinished("request_finished", method))
+
     def request_entered(self) -> None:
         self.calls.append(RequestEntered("request_entered"))
 
@@ -117,6 +131,9 @@ class FakeHttpSink(_Recorder):
 
     def view_resolved(self, view: str, transport: Transport, method: str) -> None:
         self.calls.append(ViewResolved("view_resolved", view, transport, method))
+
+    def request_routed(self, route: str, method: str) -> None:
+        self.calls.append(RequestRouted("request_routed", route, method))
 
     def template_rendered(self, template_name: str) -> None:
         self.calls.append(TemplateRendered("template_rendered", template_name))
@@ -133,6 +150,9 @@ class FakeHttpSink(_Recorder):
         self.calls.append(
             ResponseSent("response_sent", status, view, method, charset, streaming, body_bytes)
         )
+
+    def response_routed(self, route: str, status: str, method: str, latency: float | None) -> None:
+        self.calls.append(ResponseRouted("response_routed", route, status, method, latency))
 
     def exception_raised(self, exception_type: str, view: str) -> None:
         self.calls.append(ExceptionRaised("exception_raised", exception_type, view))

@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics_core import Metric
 from prometheus_client.samples import Sample
 
-from django_prometheus.config import DEFAULT_LATENCY_BUCKETS
+from django_prometheus.config import DEFAULT_LATENCY_BUCKETS, PrometheusConfig
 from django_prometheus.families import DOMAINS, Domain, Family
 from django_prometheus.sinks.prometheus import PrometheusSinks
 
@@ -111,6 +111,22 @@ METRIC_NOTES: Final[Mapping[str, MetricNote]] = {
     ),
     "django_http_exceptions_total_by_type_total": MetricNote(_AFTER, "a view raised"),
     "django_http_exceptions_total_by_view_total": MetricNote(_AFTER, "a view raised"),
+    "django_http_requests_total_by_route_method_total": MetricNote(
+        _AFTER, "every request, by the resolver's URL pattern (`<unmatched>` if none)"
+    ),
+    "django_http_responses_total_by_route_status_method_total": MetricNote(
+        _AFTER, "every response, by the resolver's URL pattern"
+    ),
+    "django_http_requests_latency_seconds_by_route_method": MetricNote(
+        _AFTER,
+        "every response, time as in `..._by_view_method`; only with "
+        "`PROMETHEUS_ROUTE_LATENCY = True`",
+    ),
+    "django_http_requests_in_progress": MetricNote(
+        _BEFORE,
+        "up when a request enters, down when it leaves (a streaming response: when it is "
+        "closed); `livesum` in multiprocess mode",
+    ),
     "django_db_new_connections_total": MetricNote(_DB, "a database connection was opened"),
     "django_db_new_connection_errors_total": MetricNote(
         _DB, "opening a database connection raised"
@@ -155,7 +171,7 @@ def build_reference_registry() -> CollectorRegistry:
     reported once, so that each family shows all its sample suffixes.
     """
     registry = CollectorRegistry()
-    sinks = PrometheusSinks(registry)
+    sinks = PrometheusSinks(registry, config=PrometheusConfig(route_latency=True))
     for domain in DOMAINS:
         getattr(sinks, domain)
 
@@ -172,6 +188,10 @@ def build_reference_registry() -> CollectorRegistry:
     http.request_timed("stream", "GET", None)
     http.exception_raised("ValueError", "boom")
     http.request_timed("boom", "GET", 0.01)
+    http.request_started("GET")
+    http.request_finished("GET")
+    http.request_routed("items/<int:pk>/", "GET")
+    http.response_routed("items/<int:pk>/", "200", "GET", 0.02)
 
     db = sinks.db.bind("default", "sqlite")
     db.connection_opened()

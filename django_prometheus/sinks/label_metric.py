@@ -8,8 +8,10 @@ same request, the response where it passed one, and the same label keywords.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 
+from prometheus_client import Histogram
 from prometheus_client.metrics import MetricWrapperBase
 
 from django_prometheus.sinks.protocols import Transport
@@ -52,44 +54,71 @@ class LabelMetricSink:
         self._request = request
         self._response = response
 
+    def _move(
+        self,
+        key: str,
+        amount: float,
+        *,
+        response: Literal["positional", "keyword", "none"] = "positional",
+        **labels: str,
+    ) -> None:
+        """``label_metric(metric, request, …)`` shaped as 2.5.0 called it for ``key``, then
+        inc or observe the child; nothing for a family that is not made (disabled, opt-in)."""
+        metric: MetricWrapperBase | None = getattr(self._metrics, key, None)
+        if metric is None:
+            return
+        label: Callable[..., MetricWrapperBase] = self._label
+        if response == "positional":
+            child = label(metric, self._request, self._response, **labels)
+        elif response == "keyword":
+            child = label(metric, self._request, response=self._response, **labels)
+        else:
+            child = label(metric, self._request, **labels)
+        if isinstance(child, Histogram):
+            child.observe(amount)
+        else:
+            child.inc(amount)  # type: ignore[attr-defined]
+
+    def request_started(self, method: str) -> None:
+        self._move("requests_in_progress", 1, response="none", method=method)
+
+    def request_finished(self, method: str) -> None:
+        self._move("requests_in_progress", -1, response="none", method=method)
+
     def request_entered(self) -> None:
-        self._label(self._metrics.requests_total, self._request).inc()
+        self._move("requests_total", 1, response="none")
 
     def response_left(self, latency: float | None) -> None:
-        label, metrics = self._label, self._metrics
-        request, response = self._request, self._response
-        label(metrics.responses_total, request, response).inc()
+        self._move("responses_total", 1)
         if latency is None:
-            label(metrics.requests_unknown_latency_before, request, response).inc()
+            self._move("requests_unknown_latency_before", 1)
         else:
-            label(metrics.requests_latency_before, request, response).observe(latency)
+            self._move("requests_latency_before", latency)
 
     def request_received(
         self, method: str, transport: Transport, ajax: bool, body_bytes: int
     ) -> None:
-        label, metrics, request = self._label, self._metrics, self._request
-        label(metrics.requests_by_method, request, method=method).inc()
-        label(metrics.requests_by_transport, request, transport=transport).inc()
+        self._move("requests_by_method", 1, response="none", method=method)
+        self._move("requests_by_transport", 1, response="none", transport=transport)
         if ajax:
-            label(metrics.requests_ajax, request).inc()
-        label(metrics.requests_body_bytes, request).observe(body_bytes)
+            self._move("requests_ajax", 1, response="none")
+        self._move("requests_body_bytes", body_bytes, response="none")
 
     def view_resolved(self, view: str, transport: Transport, method: str) -> None:
-        self._label(
-            self._metrics.requests_by_view_transport_method,
-            self._request,
+        self._move(
+            "requests_by_view_transport_method",
+            1,
+            response="none",
             view=view,
             transport=transport,
             method=method,
-        ).inc()
+        )
+
+    def request_routed(self, route: str, method: str) -> None:
+        self._move("requests_by_route_method", 1, response="none", route=route, method=method)
 
     def template_rendered(self, template_name: str) -> None:
-        self._label(
-            self._metrics.responses_by_templatename,
-            self._request,
-            response=self._response,
-            templatename=template_name,
-        ).inc()
+        self._move("responses_by_templatename", 1, response="keyword", templatename=template_name)
 
     def response_sent(
         self,
@@ -100,34 +129,25 @@ class LabelMetricSink:
         streaming: bool,
         body_bytes: int | None,
     ) -> None:
-        label, metrics = self._label, self._metrics
-        request, response = self._request, self._response
-        label(metrics.responses_by_status, request, response, status=status).inc()
-        label(
-            metrics.responses_by_status_view_method,
-            request,
-            response,
-            status=status,
-            view=view,
-            method=method,
-        ).inc()
-        label(metrics.responses_by_charset, request, response, charset=charset).inc()
+        self._move("responses_by_status", 1, status=status)
+        self._move("responses_by_status_view_method", 1, status=status, view=view, method=method)
+        self._move("responses_by_charset", 1, charset=charset)
         if streaming:
-            label(metrics.responses_streaming, request, response).inc()
+            self._move("responses_streaming", 1)
         elif body_bytes is not None:
-            label(metrics.responses_body_bytes, request, response).observe(body_bytes)
+            self._move("responses_body_bytes", body_bytes)
+
+    def response_routed(self, route: str, status: str, method: str, latency: float | None) -> None:
+        self._move("responses_by_route_status_method", 1, route=route, status=status, method=method)
+        if latency is not None:
+            self._move("requests_latency_by_route_method", latency, route=route, method=method)
 
     def exception_raised(self, exception_type: str, view: str) -> None:
-        label, metrics, request = self._label, self._metrics, self._request
-        label(metrics.exceptions_by_type, request, type=exception_type).inc()
-        label(metrics.exceptions_by_view, request, view=view).inc()
+        self._move("exceptions_by_type", 1, response="none", type=exception_type)
+        self._move("exceptions_by_view", 1, response="none", view=view)
 
     def request_timed(self, view: str, method: str, latency: float | None) -> None:
-        label, metrics = self._label, self._metrics
-        request, response = self._request, self._response
         if latency is None:
-            label(metrics.requests_unknown_latency, request, response).inc()
+            self._move("requests_unknown_latency", 1)
         else:
-            label(
-                metrics.requests_latency_by_view_method, request, response, view=view, method=method
-            ).observe(latency)
+            self._move("requests_latency_by_view_method", latency, view=view, method=method)

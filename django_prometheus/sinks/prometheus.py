@@ -10,7 +10,7 @@ on a ready child.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import TypeVar, cast
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
@@ -27,13 +27,11 @@ from django_prometheus.families import (
     MODEL,
     Family,
 )
+from django_prometheus.http_metrics import Metrics, http_config_key
 from django_prometheus.sinks.prometheus_http import PrometheusHttpSink
 from django_prometheus.sinks.protocols import CacheGetOutcome, Component
-from django_prometheus.sinks.recorders import Record, counter_inc, histogram_observe
+from django_prometheus.sinks.recorders import Record, counter_child, histogram_child
 from django_prometheus.state import LazyMap
-
-if TYPE_CHECKING:
-    from django_prometheus.http_metrics import Metrics
 
 __all__ = [
     "BODY_SIZE_BUCKETS",
@@ -54,15 +52,23 @@ class _Family:
     """Makes the families of the table with the shared namespace, registry and buckets."""
 
     def __init__(
-        self, registry: CollectorRegistry, namespace: str, latency_buckets: tuple[float, ...]
+        self,
+        registry: CollectorRegistry,
+        namespace: str,
+        latency_buckets: tuple[float, ...],
+        disabled: frozenset[str] = frozenset(),
     ) -> None:
         self.registry = registry
         self.namespace = namespace
         self.latency_buckets = latency_buckets
+        self.disabled = disabled
 
     def make(self, holder: object, families: tuple[Family, ...], *, register: bool = True) -> None:
-        """Set ``holder.<key>`` to each family, made in the table's order."""
+        """Set ``holder.<key>`` to each family, made in the table's order; a disabled one
+        (PROMETHEUS_DISABLED_METRICS) is not made and its attribute stays absent."""
         for family in families:
+            if family.name in self.disabled:
+                continue
             setattr(holder, family.key, self._make(family, self.registry if register else None))
 
     def _make(self, family: Family, registry: CollectorRegistry | None) -> MetricWrapperBase:
@@ -97,13 +103,13 @@ class _BoundPrometheusDbSink:
     )
 
     def __init__(self, sink: PrometheusDbSink, alias: str, vendor: str) -> None:
-        self._new = counter_inc(sink.new_connections.labels(alias, vendor))
-        self._failed = counter_inc(sink.new_connection_errors.labels(alias, vendor))
-        self._execute = counter_inc(sink.execute.labels(alias, vendor))
-        self._execute_many = counter_inc(sink.execute_many.labels(alias, vendor))
-        self._duration = histogram_observe(sink.query_duration.labels(alias, vendor))
+        self._new = counter_child(getattr(sink, "new_connections", None), alias, vendor)
+        self._failed = counter_child(getattr(sink, "new_connection_errors", None), alias, vendor)
+        self._execute = counter_child(getattr(sink, "execute", None), alias, vendor)
+        self._execute_many = counter_child(getattr(sink, "execute_many", None), alias, vendor)
+        self._duration = histogram_child(getattr(sink, "query_duration", None), alias, vendor)
         self._errors: dict[str, Record] = {}
-        self._errors_family = (sink.errors, alias, vendor)
+        self._errors_family = (getattr(sink, "errors", None), alias, vendor)
 
     def connection_opened(self) -> None:
         self._new(1)
@@ -127,7 +133,7 @@ class _BoundPrometheusDbSink:
         child = self._errors.get(error_type)
         if child is None:
             family, alias, vendor = self._errors_family
-            child = self._errors[error_type] = counter_inc(family.labels(alias, vendor, error_type))
+            child = self._errors[error_type] = counter_child(family, alias, vendor, error_type)
         child(1)
 
 
@@ -153,10 +159,10 @@ class _BoundPrometheusCacheSink:
     __slots__ = ("_fails", "_gets", "_hits", "_misses")
 
     def __init__(self, sink: PrometheusCacheSink, backend: str) -> None:
-        self._gets = counter_inc(sink.gets.labels(backend))
-        self._hits = counter_inc(sink.hits.labels(backend))
-        self._misses = counter_inc(sink.misses.labels(backend))
-        self._fails = counter_inc(sink.fails.labels(backend))
+        self._gets = counter_child(getattr(sink, "gets", None), backend)
+        self._hits = counter_child(getattr(sink, "hits", None), backend)
+        self._misses = counter_child(getattr(sink, "misses", None), backend)
+        self._fails = counter_child(getattr(sink, "fails", None), backend)
 
     def cache_get(self, outcome: CacheGetOutcome) -> None:
         self._gets(1)
@@ -199,9 +205,9 @@ class _BoundPrometheusModelSink:
 
     def __init__(self, sink: PrometheusModelSink, model: str) -> None:
         # Binding creates the three series at 0, as the contract asks.
-        self._inserts = counter_inc(sink.inserts.labels(model))
-        self._updates = counter_inc(sink.updates.labels(model))
-        self._deletes = counter_inc(sink.deletes.labels(model))
+        self._inserts = counter_child(getattr(sink, "inserts", None), model)
+        self._updates = counter_child(getattr(sink, "updates", None), model)
+        self._deletes = counter_child(getattr(sink, "deletes", None), model)
 
     def model_inserted(self) -> None:
         self._inserts(1)
@@ -242,21 +248,28 @@ class PrometheusMigrationSink:
         self.refresher: Callable[[], object] | None = None
         family.registry.register(self)
 
+    def _gauges(self) -> list[Gauge]:
+        return [gauge for gauge in self._gauges_by_key() if gauge is not None]
+
     def migrations_counted(self, connection: str, applied: int, unapplied: int) -> None:
-        self.applied.labels(connection).set(applied)
-        self.unapplied.labels(connection).set(unapplied)
+        for gauge, value in zip(self._gauges_by_key(), (applied, unapplied), strict=True):
+            if gauge is not None:
+                gauge.labels(connection).set(value)
+
+    def _gauges_by_key(self) -> tuple[Gauge | None, Gauge | None]:
+        return (getattr(self, "applied", None), getattr(self, "unapplied", None))
 
     def describe(self) -> Iterator[Metric]:
         # Registration asks for the names through here, so it never triggers a refresh.
-        yield from self.applied.describe()
-        yield from self.unapplied.describe()
+        for gauge in self._gauges():
+            yield from gauge.describe()
 
     def collect(self) -> Iterator[Metric]:
         refresher = self.refresher
         if refresher is not None:
             refresher()  # never raises: migrations installs a refresher that reports its own errors
-        yield from self.applied.collect()
-        yield from self.unapplied.collect()
+        for gauge in self._gauges():
+            yield from gauge.collect()
 
 
 class PrometheusErrorSink:
@@ -266,7 +279,9 @@ class PrometheusErrorSink:
         family.make(self, ERRORS)
 
     def instrumentation_failed(self, component: Component) -> None:
-        self.errors.labels(component).inc()
+        errors: Counter | None = getattr(self, "errors", None)
+        if errors is not None:
+            errors.labels(component).inc()
 
 
 class PrometheusSinks:
@@ -277,18 +292,24 @@ class PrometheusSinks:
         registry: CollectorRegistry,
         namespace: str = "",
         latency_buckets: tuple[float, ...] | None = None,
+        *,
+        config: PrometheusConfig | None = None,
     ) -> None:
-        from django_prometheus.config import DEFAULT_LATENCY_BUCKETS
+        from django_prometheus.config import DEFAULT_LATENCY_BUCKETS, PrometheusConfig
 
         self.registry = registry
         self.namespace = namespace
         self.latency_buckets = latency_buckets or DEFAULT_LATENCY_BUCKETS
-        self._family = _Family(registry, namespace, self.latency_buckets)
+        # The rest of the settings families depend on (body buckets, disabled, opt-in).
+        self.config = PrometheusConfig() if config is None else config
+        self._family = _Family(
+            registry, namespace, self.latency_buckets, self.config.disabled_metrics
+        )
         self._domains: LazyMap[str, object] = LazyMap()
 
     @classmethod
     def from_config(cls, config: PrometheusConfig, registry: CollectorRegistry) -> PrometheusSinks:
-        return cls(registry, config.metric_namespace, config.latency_buckets)
+        return cls(registry, config.metric_namespace, config.latency_buckets, config=config)
 
     def _domain(self, name: str, factory: Callable[[], _DomainT]) -> _DomainT:
         # Made once: two threads must never register the same family twice.
@@ -301,14 +322,20 @@ class PrometheusSinks:
     def _http_metrics(self) -> Metrics:
         # The HTTP families belong to a middleware.Metrics (upstream extension API);
         # in the global registry that is the very instance the middlewares use.
-        from django_prometheus.http_metrics import Metrics
 
         if self.registry is REGISTRY:
             shared = Metrics.get_instance()
-            if (shared.namespace, shared.latency_buckets) == (self.namespace, self.latency_buckets):
+            if (shared.namespace, shared.latency_buckets, shared.config_key) == (
+                self.namespace,
+                self.latency_buckets,
+                http_config_key(self.config),
+            ):
                 return shared
         return Metrics(
-            registry=self.registry, namespace=self.namespace, latency_buckets=self.latency_buckets
+            registry=self.registry,
+            namespace=self.namespace,
+            latency_buckets=self.latency_buckets,
+            config=self.config,
         )
 
     @property
@@ -348,6 +375,6 @@ def get_sinks(
     config = get_config() if config is None else config
     per_registry = state.sinks_by_registry.get(registry, LazyMap)
     return per_registry.get(
-        (config.metric_namespace, config.latency_buckets),
+        (config.metric_namespace, config.latency_buckets, http_config_key(config)),
         lambda: PrometheusSinks.from_config(config, registry),
     )

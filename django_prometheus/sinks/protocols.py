@@ -41,6 +41,12 @@ class HttpSink(Protocol):
     Requests excluded by path or by ``@prometheus_exempt`` produce no event at all.
     """
 
+    def request_started(self, method: str) -> None:
+        """A request entered PrometheusBeforeMiddleware (requests in progress)."""
+
+    def request_finished(self, method: str) -> None:
+        """That request left it, whatever happened; a streaming response once it is closed."""
+
     def request_entered(self) -> None:
         """The first middleware let a request in (counted once its view is known not exempt)."""
 
@@ -55,6 +61,9 @@ class HttpSink(Protocol):
     def view_resolved(self, view: str, transport: Transport, method: str) -> None:
         """The URL resolver picked a view."""
 
+    def request_routed(self, route: str, method: str) -> None:
+        """The request's URL route pattern (``<unmatched>`` when none resolved)."""
+
     def template_rendered(self, template_name: str) -> None:
         """A TemplateResponse is about to be rendered."""
 
@@ -68,6 +77,9 @@ class HttpSink(Protocol):
         body_bytes: int | None,
     ) -> None:
         """The last middleware saw a response; body_bytes is None when it has no content."""
+
+    def response_routed(self, route: str, status: str, method: str, latency: float | None) -> None:
+        """The response of a routed request; latency is the one request_timed reports."""
 
     def exception_raised(self, exception_type: str, view: str) -> None:
         """The view raised (Http404 and other ignored types are not reported)."""

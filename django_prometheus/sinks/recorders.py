@@ -18,17 +18,24 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from collections.abc import Callable
-from typing import TypeAlias
+from typing import Final, TypeAlias
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
-__all__ = ["Record", "counter_inc", "histogram_observe"]
+__all__ = [
+    "RECORD_NOTHING",
+    "Record",
+    "counter_child",
+    "counter_inc",
+    "histogram_child",
+    "histogram_observe",
+]
 
 Record: TypeAlias = Callable[[float], None]
 """Adds the amount to a counter, or observes it in a histogram."""
 
 
-def counter_inc(child: Counter) -> Record:
+def counter_inc(child: Counter | Gauge) -> Record:
     """``child.inc`` without its per-call checks (``child`` must have no open labels)."""
     inc = getattr(getattr(child, "_value", None), "inc", None)
     return inc if callable(inc) else child.inc
@@ -51,3 +58,24 @@ def histogram_observe(child: Histogram) -> Record:
         buckets[bisect_left(bounds, amount)](1)
 
     return observe
+
+
+def _record_nothing(amount: float) -> None:
+    """What a disabled family records (PROMETHEUS_DISABLED_METRICS)."""
+
+
+RECORD_NOTHING: Final[Record] = _record_nothing
+
+
+def counter_child(family: Counter | Gauge | None, *labels: str) -> Record:
+    """:func:`counter_inc` of ``family``'s child for ``labels``; nothing when it is disabled."""
+    if family is None:
+        return RECORD_NOTHING
+    return counter_inc(family.labels(*labels) if labels else family)
+
+
+def histogram_child(family: Histogram | None, *labels: str) -> Record:
+    """:func:`histogram_observe` of ``family``'s child; nothing when it is disabled."""
+    if family is None:
+        return RECORD_NOTHING
+    return histogram_observe(family.labels(*labels) if labels else family)

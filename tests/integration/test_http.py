@@ -83,9 +83,13 @@ def expected(
     exception: str | None = None,
     template: str | None = None,
     charset: str = "utf-8",
+    route: str | None = None,
 ) -> dict[Sample, float]:
-    """The deltas one request makes, as the metric contract describes them."""
+    """The deltas one request makes: the metric contract's, then ours (by route, in
+    progress). ``route`` defaults to what Django's resolver says for the request."""
     status = str(response.status_code)
+    if route is None:
+        route = response.resolver_match.route if resolved else "<unmatched>"  # type: ignore[attr-defined]
     deltas: dict[Sample, float] = {
         ("django_http_requests_before_middlewares_total", ()): 1,
         ("django_http_responses_before_middlewares_total", ()): 1,
@@ -122,6 +126,17 @@ def expected(
         deltas[
             ("django_http_responses_total_by_templatename_total", labels(templatename=template))
         ] = 1
+    deltas[
+        ("django_http_requests_total_by_route_method_total", labels(route=route, method=method))
+    ] = 1
+    deltas[
+        (
+            "django_http_responses_total_by_route_status_method_total",
+            labels(route=route, status=status, method=method),
+        )
+    ] = 1
+    # Until the server closes it, a streaming response is still in progress.
+    deltas[("django_http_requests_in_progress", labels(method=method))] = int(response.streaming)
     return {key: value for key, value in deltas.items() if value}
 
 

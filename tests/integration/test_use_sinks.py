@@ -86,8 +86,13 @@ def open_connection() -> None:
 
 def assert_every_instrument_recorded(fakes: FakeSinks) -> None:
     http = fakes.http.events()
-    assert http[0] == "request_entered"
-    assert http[-1] == "response_left"
+    assert (http[0], http[1], http[-2], http[-1]) == (
+        "request_started",
+        "request_entered",
+        "response_left",
+        "request_finished",
+    )
+    assert ("request_routed", "visit/", "GET") in fakes.http.calls
     sent = [call for call in fakes.http.calls if isinstance(call, ResponseSent)]
     assert [(call.status, call.view, call.method) for call in sent] == [("200", "visit", "GET")]
     queries = [call for call in fakes.db.calls if isinstance(call, QueryExecuted)]
@@ -175,7 +180,7 @@ async def test_under_asgi_the_fakes_see_the_request_too() -> None:
         assert response.status_code == 200
     assert moved(before, REGISTRY) == {}
     http = fakes.http.events()
-    assert (http[0], http[-1]) == ("request_entered", "response_left")
+    assert (http[0], http[-1]) == ("request_started", "request_finished")
     # The sync view ran in a worker thread, on that thread's connection.
     assert [call.event for call in fakes.db.calls if call.event != "connection_opened"] == [
         "bind",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from django_prometheus.config import PrometheusConfig
 from django_prometheus.families import (
     BODY_SIZE_BUCKETS,
     DOMAINS,
@@ -49,7 +50,8 @@ def test_bucket_bounds(buckets: Buckets | None, bounds: tuple[float, ...] | None
 
 def test_metrics_registers_the_http_table_in_order_as_upstream_attributes() -> None:
     registry = CollectorRegistry()
-    metrics = Metrics(registry=registry, namespace="", latency_buckets=LATENCY)
+    config = PrometheusConfig(route_latency=True)  # the opt-in family too
+    metrics = Metrics(registry=registry, namespace="", latency_buckets=LATENCY, config=config)
     assert [family.name for family in registry.collect()] == [_collected_name(f) for f in HTTP]
     for family in HTTP:
         metric = getattr(metrics, family.key)

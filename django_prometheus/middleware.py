@@ -90,31 +90,36 @@ class PrometheusBeforeMiddleware(PrometheusMiddlewareBase):
         state[BEFORE_START] = perf_counter()
         try:
             method = METHOD_LABEL.get(request.method, INVALID_METHOD)
-            self._sink(request).request_started(method)
-            state[_IN_PROGRESS] = method
+            sink = self._sink(request)
+            sink.request_started(method)
+            # The same sink sees the end: a use_sinks swap meanwhile must not unbalance it.
+            state[_IN_PROGRESS] = (method, sink)
         except Exception as error:
             self._failed(error)
         return None
 
-    def _finished(self, request: HttpRequest, response: HttpResponseBase | None) -> None:
-        method = request.__dict__.pop(_IN_PROGRESS, None)
-        if method is None:
+    def _finished(self, request: HttpRequest) -> None:
+        started: tuple[str, HttpSink] | None = request.__dict__.pop(_IN_PROGRESS, None)
+        if started is None:
             return
         try:
-            self._sink(request, response).request_finished(method)
+            started[1].request_finished(started[0])
         except Exception as error:
             self._failed(error)
 
     def _abandoned(self, request: HttpRequest) -> None:
-        self._finished(request, None)
+        self._finished(request)
 
-    def _leaving(self, request: HttpRequest, response: HttpResponseBase) -> None:
+    def _finish_when_closed(
+        self, request: HttpRequest, response: HttpResponseBase, started: tuple[str, HttpSink]
+    ) -> bool:
+        """Whether the response will report the end (a stream: once the server closed it)."""
         closers = getattr(response, "_resource_closers", None)
-        if response.streaming and isinstance(closers, list):
-            # Still in progress until the server has sent the stream and closed it.
-            closers.append(partial(self._finished, request, response))
-        else:
-            self._finished(request, response)
+        if not isinstance(closers, list):
+            return False
+        request.__dict__[_IN_PROGRESS] = started
+        closers.append(partial(self._finished, request))
+        return True
 
     def process_view(
         self,
@@ -134,26 +139,26 @@ class PrometheusBeforeMiddleware(PrometheusMiddlewareBase):
     def process_response(
         self, request: HttpRequest, response: HttpResponseBase
     ) -> HttpResponseBase:
-        self._record_response(request, response)
-        if _IN_PROGRESS in request.__dict__:
-            self._leaving(request, response)
-        return response
-
-    def _record_response(self, request: HttpRequest, response: HttpResponseBase) -> None:
         try:
             state = request.__dict__
-            entered = state.get(_BEFORE_STATE)
-            if entered is EXEMPT:
-                return
             sink = self._sink(request, response)
+            entered = state.get(_BEFORE_STATE)
             if entered is None:
                 match = request.resolver_match
                 if match is not None and self._is_exempt(match.func):
-                    return
-                sink.request_entered()
-            sink.response_left(_latency(state, BEFORE_START))
+                    entered = EXEMPT
+                else:
+                    sink.request_entered()
+            if entered is not EXEMPT:
+                sink.response_left(_latency(state, BEFORE_START))
+            started = state.pop(_IN_PROGRESS, None)
+            if started is not None and not (
+                response.streaming and self._finish_when_closed(request, response, started)
+            ):
+                started[1].request_finished(started[0])
         except Exception as error:
             self._failed(error)
+        return response
 
 
 class PrometheusAfterMiddleware(PrometheusMiddlewareBase):

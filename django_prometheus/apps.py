@@ -40,6 +40,10 @@ class DjangoPrometheusConfig(AppConfig):
             # No query here (ASGI servers run ready() in their event loop): the
             # gauges are read by scrapes only.
             install_migration_export()
+        from django_prometheus.db.pool import install_pool_export
+
+        # Reads no pool: the pool gauges are read by scrapes only.
+        install_pool_export()
         self._start_exports(config)
 
     def _start_exports(self, config: PrometheusConfig) -> None:

@@ -22,6 +22,7 @@ __all__ = [
     "BODY_SIZE_BUCKETS",
     "CACHE",
     "DB",
+    "DB_POOL",
     "DOMAINS",
     "ERRORS",
     "HTTP",
@@ -294,6 +295,44 @@ DB: Final = (
     ),
 )
 
+# Read from Django's psycopg pool (OPTIONS "pool") before each scrape; only aliases with a
+# pool have series. Every worker process has a pool of its own per alias, so the gauges
+# aggregate with "livesum": the sum over live processes is what the database sees (its
+# connections, the capacity, the queue), and a dead worker's pool leaves with it.
+DB_POOL: Final = (
+    Family(
+        "pool_connections",
+        Gauge,
+        "django_db_pool_connections",
+        "Connections of Django's connection pool, by state (idle or in_use).",
+        (*_DB_LABELS, "state"),
+        multiprocess_mode="livesum",
+    ),
+    Family(
+        "pool_max_connections",
+        Gauge,
+        "django_db_pool_max_connections",
+        "The most connections Django's connection pool may open (its max_size).",
+        _DB_LABELS,
+        multiprocess_mode="livesum",
+    ),
+    Family(
+        "pool_requests_waiting",
+        Gauge,
+        "django_db_pool_requests_waiting",
+        "Requests queued for a connection of Django's connection pool.",
+        _DB_LABELS,
+        multiprocess_mode="livesum",
+    ),
+    Family(
+        "pool_wait_seconds",
+        Counter,
+        "django_db_pool_wait_seconds_total",
+        "Time requests spent queued for a connection of Django's connection pool, in seconds.",
+        _DB_LABELS,
+    ),
+)
+
 CACHE: Final = (
     Family("gets", Counter, "django_cache_get_total", "Cache get calls.", ("backend",)),
     Family(
@@ -365,7 +404,7 @@ ERRORS: Final = (
 
 DOMAINS: Final[Mapping[Domain, tuple[Family, ...]]] = {
     "http": HTTP,
-    "db": DB,
+    "db": (*DB, *DB_POOL),
     "cache": CACHE,
     "model": MODEL,
     "migrations": MIGRATIONS,

@@ -24,6 +24,7 @@ __all__ = [
     "ModelDeleted",
     "ModelInserted",
     "ModelUpdated",
+    "PoolObserved",
     "QueriesExecutedMany",
     "QueryExecuted",
     "QueryFailed",
@@ -158,6 +159,17 @@ class QueryFailed(NamedTuple):
     error_type: str
 
 
+class PoolObserved(NamedTuple):
+    event: str
+    alias: str
+    vendor: str
+    idle: int
+    in_use: int
+    max_size: int
+    waiting: int
+    wait_seconds: float
+
+
 class CacheBound(NamedTuple):
     event: str
     backend: str
@@ -228,6 +240,7 @@ RecordedCall: TypeAlias = (
     | QueryExecuted
     | QueriesExecutedMany
     | QueryFailed
+    | PoolObserved
     | CacheBound
     | CacheGet
     | CacheGetMany

@@ -40,6 +40,7 @@ from django_prometheus.recorded_calls import (
     ModelDeleted,
     ModelInserted,
     ModelUpdated,
+    PoolObserved,
     QueriesExecutedMany,
     QueryExecuted,
     QueryFailed,
@@ -80,6 +81,7 @@ __all__ = [
     "ModelDeleted",
     "ModelInserted",
     "ModelUpdated",
+    "PoolObserved",
     "QueriesExecutedMany",
     "QueryExecuted",
     "QueryFailed",
@@ -189,6 +191,22 @@ class FakeDbSink(_Recorder):
     def bind(self, alias: str, vendor: str) -> _FakeBoundDbSink:
         self.calls.append(DbBound("bind", alias, vendor))
         return _FakeBoundDbSink(self.calls, alias, vendor)
+
+    def pool_observed(
+        self,
+        alias: str,
+        vendor: str,
+        idle: int,
+        in_use: int,
+        max_size: int,
+        waiting: int,
+        wait_seconds: float,
+    ) -> None:
+        self.calls.append(
+            PoolObserved(
+                "pool_observed", alias, vendor, idle, in_use, max_size, waiting, wait_seconds
+            )
+        )
 
 
 class _FakeBoundCacheSink:

@@ -62,6 +62,7 @@ SECTIONS: Final[Mapping[Domain, str]] = {
 _BEFORE: Final = "`PrometheusBeforeMiddleware`"
 _AFTER: Final = "`PrometheusAfterMiddleware`"
 _DB: Final = "`django_prometheus.db.backends.<vendor>`"
+_POOL: Final = "pool reader (`django_prometheus.db.pool`), any PostgreSQL backend"
 _CACHE: Final = "`django_prometheus.cache.backends.*`"
 _MODEL: Final = "`ExportModelOperationsMixin(name)`"
 _MIGRATIONS: Final = "migration export (`PROMETHEUS_EXPORT_MIGRATIONS = True`)"
@@ -139,6 +140,18 @@ METRIC_NOTES: Final[Mapping[str, MetricNote]] = {
     "django_db_query_duration_seconds": MetricNote(
         _DB, "every `execute` or `executemany`, successful or not"
     ),
+    "django_db_pool_connections": MetricNote(
+        _POOL, "before every scrape, per alias with Django's connection pool"
+    ),
+    "django_db_pool_max_connections": MetricNote(
+        _POOL, "before every scrape, per alias with Django's connection pool"
+    ),
+    "django_db_pool_requests_waiting": MetricNote(
+        _POOL, "before every scrape, per alias with Django's connection pool"
+    ),
+    "django_db_pool_wait_seconds_total": MetricNote(
+        _POOL, "before every scrape, by how far the pool's `requests_wait_ms` moved"
+    ),
     "django_cache_get_total": MetricNote(_CACHE, "every `get`"),
     "django_cache_get_hits_total": MetricNote(_CACHE, "a `get` that found the key"),
     "django_cache_get_misses_total": MetricNote(
@@ -199,6 +212,7 @@ def build_reference_registry() -> CollectorRegistry:
     db.query_executed(0.001)
     db.queries_executed_many(3, 0.002)
     db.query_failed("OperationalError")
+    sinks.db.pool_observed("pooled", "postgresql", 3, 1, 4, 0, 0.25)
 
     cache = sinks.cache.bind("locmem")
     for outcome in ("hit", "miss", "fail"):
@@ -371,6 +385,7 @@ _LABEL_VALUES: Final[tuple[tuple[str, str], ...]] = (
     ("`templatename`", "the TemplateResponse's template name"),
     ("`charset`", "the response charset (`utf-8`)"),
     ("`alias`, `connection`", "the database alias from `DATABASES`"),
+    ("`state`", "`idle` or `in_use` (connections of Django's connection pool)"),
     ("`vendor`", "Django's `connection.vendor`: `sqlite`, `postgresql`, `mysql`"),
     (
         "`backend`",

@@ -9,6 +9,7 @@ on a ready child.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from typing import TypeVar, cast
 
@@ -22,6 +23,7 @@ from django_prometheus.families import (
     BODY_SIZE_BUCKETS,
     CACHE,
     DB,
+    DB_POOL,
     ERRORS,
     MIGRATIONS,
     MODEL,
@@ -138,19 +140,85 @@ class _BoundPrometheusDbSink:
 
 
 class PrometheusDbSink:
+    """The query families, and the pool families collected through the sink itself.
+
+    As with the migration gauges, the sink is the registered collector of the pool
+    families: when ``pool_refresher`` is set (see :mod:`django_prometheus.db.pool`),
+    every collection reads the pools first, so ``generate_latest`` shows what the
+    pools hold now. A pool family without a series (no alias has a pool) is not
+    collected at all.
+    """
+
     new_connections: Counter
     new_connection_errors: Counter
     execute: Counter
     execute_many: Counter
     errors: Counter
     query_duration: Histogram
+    pool_connections: Gauge
+    pool_max_connections: Gauge
+    pool_requests_waiting: Gauge
+    pool_wait_seconds: Counter
 
     def __init__(self, family: _Family) -> None:
         family.make(self, DB)
         self._bound: LazyMap[tuple[str, str], _BoundPrometheusDbSink] = LazyMap()
+        family.make(self, DB_POOL, register=False)
+        self.pool_refresher: Callable[[], object] | None = None
+        # The last cumulative wait read per (alias, vendor), under the lock: two scrapes
+        # at once must not count one wait twice.
+        self._pool_waits: dict[tuple[str, str], float] = {}
+        self._pool_lock = threading.Lock()
+        family.registry.register(self)
 
     def bind(self, alias: str, vendor: str) -> _BoundPrometheusDbSink:
         return self._bound.get((alias, vendor), lambda: _BoundPrometheusDbSink(self, alias, vendor))
+
+    def pool_observed(
+        self,
+        alias: str,
+        vendor: str,
+        idle: int,
+        in_use: int,
+        max_size: int,
+        waiting: int,
+        wait_seconds: float,
+    ) -> None:
+        with self._pool_lock:
+            self.pool_connections.labels(alias, vendor, "idle").set(idle)
+            self.pool_connections.labels(alias, vendor, "in_use").set(in_use)
+            self.pool_max_connections.labels(alias, vendor).set(max_size)
+            self.pool_requests_waiting.labels(alias, vendor).set(waiting)
+            last = self._pool_waits.get((alias, vendor), 0.0)
+            self._pool_waits[alias, vendor] = wait_seconds
+            # A reading below the last one is a new pool (Django makes one again when
+            # settings change) or someone's pop_stats(): all of it is new time.
+            moved = wait_seconds - last if wait_seconds >= last else wait_seconds
+            waited = self.pool_wait_seconds.labels(alias, vendor)
+            if moved > 0:
+                waited.inc(moved)
+
+    def _pool_families(self) -> tuple[Gauge | Counter, ...]:
+        return (
+            self.pool_connections,
+            self.pool_max_connections,
+            self.pool_requests_waiting,
+            self.pool_wait_seconds,
+        )
+
+    def describe(self) -> Iterator[Metric]:
+        # Registration asks for the names through here, so it never reads a pool.
+        for metric in self._pool_families():
+            yield from metric.describe()
+
+    def collect(self) -> Iterator[Metric]:
+        refresher = self.pool_refresher
+        if refresher is not None:
+            refresher()  # never raises: db.pool installs a reader that reports its own errors
+        for metric in self._pool_families():
+            for collected in metric.collect():
+                if collected.samples:
+                    yield collected
 
 
 class _BoundPrometheusCacheSink:

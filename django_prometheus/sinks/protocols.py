@@ -111,6 +111,24 @@ class DbSink(Protocol):
     def bind(self, alias: str, vendor: str) -> BoundDbSink:
         """The events of one connection alias; called once per connection, never per query."""
 
+    def pool_observed(
+        self,
+        alias: str,
+        vendor: str,
+        idle: int,
+        in_use: int,
+        max_size: int,
+        waiting: int,
+        wait_seconds: float,
+    ) -> None:
+        """The connection pool of one alias was read (before a scrape, never per query).
+
+        ``idle`` and ``in_use`` are the pool's connections by state, ``max_size`` the most
+        it may open, ``waiting`` the requests queued for a connection now, and
+        ``wait_seconds`` the time requests have spent queued since the pool was made
+        (cumulative: it only drops when the pool is made again).
+        """
+
 
 class BoundCacheSink(Protocol):
     """Cache events of one cache instance (backend label already bound)."""

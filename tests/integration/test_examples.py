@@ -457,6 +457,7 @@ def test_every_alert_has_severity_summary_and_description() -> None:
         "DjangoLatencySLOSlowBurn",
         "DjangoDatabaseErrors",
         "DjangoDatabaseConnectionErrors",
+        "DjangoDbPoolExhausted",
         "DjangoCacheHitRatioDrop",
         "DjangoUnappliedMigrations",
         "DjangoPrometheusInstrumentationErrors",

@@ -119,12 +119,26 @@ class BrokenBoundSink:
         raise RuntimeError("sink down")
 
 
-class BrokenSink:
+class _NoPoolSink:
+    def pool_observed(
+        self,
+        alias: str,
+        vendor: str,
+        idle: int,
+        in_use: int,
+        max_size: int,
+        waiting: int,
+        wait_seconds: float,
+    ) -> None:
+        pass
+
+
+class BrokenSink(_NoPoolSink):
     def bind(self, alias: str, vendor: str) -> BoundDbSink:
         return BrokenBoundSink()
 
 
-class UnbindableSink:
+class UnbindableSink(_NoPoolSink):
     def bind(self, alias: str, vendor: str) -> BoundDbSink:
         raise RuntimeError("cannot bind")
 

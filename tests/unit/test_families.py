@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from django_prometheus.config import PrometheusConfig
 from django_prometheus.families import (
     BODY_SIZE_BUCKETS,
+    DB_POOL,
     DOMAINS,
     HTTP,
     MIGRATIONS,
@@ -70,6 +71,8 @@ def test_metrics_registers_the_http_table_in_order_as_upstream_attributes() -> N
 def test_each_sink_registers_its_domain_in_order(domain: Domain) -> None:
     registry = CollectorRegistry()
     sink = getattr(PrometheusSinks(registry, "ns", LATENCY), domain)
+    if domain == "db":
+        sink.pool_observed("pooled", "postgresql", 1, 1, 2, 0, 0.0)  # pool families need a pool
     families = DOMAINS[domain]
     assert [family.name for family in registry.collect()] == [
         f"ns_{_collected_name(family)}" for family in families
@@ -91,6 +94,22 @@ def test_body_histograms_use_the_size_buckets() -> None:
     assert [family.key for family in body] == ["requests_body_bytes", "responses_body_bytes"]
     for family in body:
         assert getattr(metrics, family.key)._upper_bounds == [*BODY_SIZE_BUCKETS, float("inf")]
+
+
+def test_pool_families_are_collected_through_the_db_sink_only_once_a_pool_was_seen() -> None:
+    registry = CollectorRegistry()
+    sink = PrometheusSinks(registry).db
+    assert [family.key for family in DB_POOL] == [
+        "pool_connections",
+        "pool_max_connections",
+        "pool_requests_waiting",
+        "pool_wait_seconds",
+    ]
+    pool_names = {_collected_name(family) for family in DB_POOL}
+    assert pool_names <= set(registry._collector_to_names[sink])
+    assert pool_names.isdisjoint(family.name for family in registry.collect())
+    sink.pool_observed("pooled", "postgresql", 1, 1, 2, 0, 0.0)
+    assert pool_names <= {family.name for family in registry.collect()}
 
 
 def test_migration_gauges_are_collected_through_their_sink_only() -> None:

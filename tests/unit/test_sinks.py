@@ -300,6 +300,7 @@ def test_fakes_satisfy_the_protocols_and_record_calls() -> None:
     http.request_entered()
     http.exception_raised("KeyError", "v")
     db.bind("default", "sqlite").queries_executed_many(3, 0.5)
+    db.pool_observed("pooled", "postgresql", 3, 1, 4, 0, 0.5)
     cache.bind("redis").cache_get("miss")
     cache.bind("redis").cache_get_many(2, 1, 0)
     model.bind("cat").model_deleted()
@@ -312,6 +313,7 @@ def test_fakes_satisfy_the_protocols_and_record_calls() -> None:
     assert db.calls == [
         ("bind", "default", "sqlite"),
         ("queries_executed_many", "default", "sqlite", 3, 0.5),
+        ("pool_observed", "pooled", "postgresql", 3, 1, 4, 0, 0.5),
     ]
     assert isinstance(cache, FakeCacheSink)
     assert cache.calls == [

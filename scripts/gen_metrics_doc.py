@@ -205,6 +205,7 @@ def build_reference_registry() -> CollectorRegistry:
     http.request_finished("GET")
     http.request_routed("items/<int:pk>/", "GET")
     http.response_routed("items/<int:pk>/", "200", "GET", 0.02)
+    http.response_routed("items/<int:pk>/", "500", "GET", 0.03)
 
     db = sinks.db.bind("default", "sqlite")
     db.connection_opened()

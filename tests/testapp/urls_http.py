@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern, path
+from django.urls import URLPattern, path, re_path
 
 from tests.testapp import views_http
 
@@ -21,4 +21,7 @@ urlpatterns: list[URLPattern] = [
     path("async/boom/", views_http.async_boom, name="http-async-boom"),
     path("async/stream/", views_http.async_stream, name="http-async-stream"),
     path("async/page/", views_http.async_page, name="http-async-page"),
+    path("async/slow/", views_http.async_slow, name="http-async-slow"),
+    path("items/<int:pk>/", views_http.item, name="http-item"),
+    re_path(r"^legacy/(?P<year>[0-9]{4})/$", views_http.legacy, name="http-legacy"),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import threading
 from collections.abc import AsyncIterator
@@ -86,3 +87,16 @@ async def async_stream(request: HttpRequest) -> StreamingHttpResponse:
 
 async def async_page(request: HttpRequest) -> TemplateResponse:
     return TemplateResponse(request, "http/page.html", {"greeting": "hello"})
+
+
+def item(request: HttpRequest, pk: int) -> HttpResponse:
+    return HttpResponse(f"item {pk}".encode())
+
+
+def legacy(request: HttpRequest, year: str) -> HttpResponse:
+    return HttpResponse(year.encode())
+
+
+async def async_slow(request: HttpRequest) -> HttpResponse:
+    await asyncio.sleep(5)
+    return HttpResponse(b"too late")

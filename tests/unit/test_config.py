@@ -68,6 +68,21 @@ GOOD = [
     ("PROMETHEUS_EXPORT_MIGRATIONS", True, "export_migrations", True),
     ("PROMETHEUS_DISABLE_CREATED_SERIES", True, "disable_created_series", True),
     ("PROMETHEUS_METRICS_BASIC_AUTH", None, "basic_auth", None),
+    ("PROMETHEUS_ROUTE_LATENCY", True, "route_latency", True),
+    ("PROMETHEUS_BODY_SIZE_BUCKETS", (0, 1024, INF), "body_size_buckets", (0.0, 1024.0, INF)),
+    (
+        "PROMETHEUS_DISABLED_METRICS",
+        ["django_http_responses_total_by_charset", "django_cache_get_fail_total"],
+        "disabled_metrics",
+        frozenset({"django_http_responses_total_by_charset", "django_cache_get_fail_total"}),
+    ),
+    (
+        "PROMETHEUS_DISABLED_METRICS",
+        ("django_http_responses_total_by_charset_total",),  # the exposed form
+        "disabled_metrics",
+        frozenset({"django_http_responses_total_by_charset"}),
+    ),
+    ("PROMETHEUS_DISABLED_METRICS", None, "disabled_metrics", frozenset()),
 ]
 
 
@@ -215,6 +230,31 @@ BAD = [
     ("PROMETHEUS_METRICS_BASIC_AUTH", "user:pass", AUTH),
     ("PROMETHEUS_METRICS_BASIC_AUTH", ("user", ""), AUTH),
     ("PROMETHEUS_METRICS_BASIC_AUTH", ("us:er", "pw"), f"{AUTH}; the username may not contain ':'"),
+    ("PROMETHEUS_ROUTE_LATENCY", "yes", "expected True or False"),
+    ("PROMETHEUS_BODY_SIZE_BUCKETS", (), BUCKETS),
+    ("PROMETHEUS_BODY_SIZE_BUCKETS", (10, 5, INF), "expected strictly increasing bucket bounds"),
+    ("PROMETHEUS_BODY_SIZE_BUCKETS", (0, 1024), "expected the last bucket to be float('inf')"),
+    (
+        "PROMETHEUS_DISABLED_METRICS",
+        "django_http_ajax_requests",
+        "expected a list of metric family names, such as 'django_http_ajax_requests'",
+    ),
+    (
+        "PROMETHEUS_DISABLED_METRICS",
+        ["django_http_responses_by_charset"],
+        (
+            "'django_http_responses_by_charset' is no metric family of django-prometheus; "
+            "did you mean 'django_http_responses_total_by_charset'?"
+        ),
+    ),
+    (
+        "PROMETHEUS_DISABLED_METRICS",
+        [42],
+        (
+            "expected a list of metric family names, such as 'django_http_ajax_requests'; "
+            "42 is not a string"
+        ),
+    ),
 ]
 
 

@@ -329,6 +329,13 @@ def exporter_messages(config: PrometheusConfig, environ: Mapping[str, str]) -> l
     ]
 
 
+_NO_MULTIPROCESS_EXEMPLARS: Final = CheckWarning(
+    "PROMETHEUS_EXEMPLARS is set, but prometheus_client keeps no exemplars in "
+    "multiprocess mode: the metrics are exported without them.",
+    hint="Unset PROMETHEUS_EXEMPLARS, or run without PROMETHEUS_MULTIPROC_DIR.",
+    id="django_prometheus.W009",
+)
+
 # --- E003, E004, W008: multiprocess mode -----------------------------------------------
 
 
@@ -355,7 +362,7 @@ def multiprocess_messages(
         ]
     issue = multiproc_dir_issue(directory)  # the very test startup makes
     if issue is None:
-        return []
+        return [_NO_MULTIPROCESS_EXEMPLARS] if config.exemplars is not None else []
     if issue.missing:
         return [
             Error(

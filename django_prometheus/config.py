@@ -13,13 +13,15 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from itertools import pairwise
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from django.core.exceptions import ImproperlyConfigured
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
 
 from django_prometheus import state
+from django_prometheus.exemplars import exemplar_source
 from django_prometheus.families import BODY_SIZE_BUCKETS, family_name
+from django_prometheus.paths import PathMatcher, compile_paths, path_matcher
 
 __all__ = [
     "DEFAULT_LATENCY_BUCKETS",
@@ -75,6 +77,7 @@ SETTING_TO_FIELD: Final[Mapping[str, str]] = {
     "PROMETHEUS_ROUTE_LATENCY": "route_latency",
     "PROMETHEUS_BODY_SIZE_BUCKETS": "body_size_buckets",
     "PROMETHEUS_DISABLED_METRICS": "disabled_metrics",
+    "PROMETHEUS_EXEMPLARS": "exemplars",
 }
 FIELD_TO_SOURCE: Final[Mapping[str, str]] = {
     **{field: setting for setting, field in SETTING_TO_FIELD.items()},
@@ -134,6 +137,7 @@ class PrometheusConfig(BaseModel):
     route_latency: bool = False
     body_size_buckets: tuple[float, ...] = BODY_SIZE_BUCKETS
     disabled_metrics: frozenset[str] = frozenset()
+    exemplars: str | None = None
     multiproc_dir: str | None = None
 
     @field_validator("metric_namespace", mode="before")
@@ -205,23 +209,7 @@ class PrometheusConfig(BaseModel):
     @field_validator("excluded_paths", mode="before")
     @classmethod
     def _check_excluded_paths(cls, value: object) -> tuple[re.Pattern[str], ...]:
-        expected = "expected a list of regular expressions matched against request.path_info"
-        if value is None:
-            return ()
-        if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-            raise ValueError(expected)
-        patterns: list[re.Pattern[str]] = []
-        for item in value:
-            if isinstance(item, re.Pattern) and isinstance(item.pattern, str):
-                patterns.append(item)
-                continue
-            if not isinstance(item, str):
-                raise ValueError(f"{expected}; {item!r} is not a string")
-            try:
-                patterns.append(re.compile(item))
-            except re.error as error:
-                raise ValueError(f"{expected}; {item!r} does not compile: {error}") from None
-        return tuple(patterns)
+        return compile_paths(value)
 
     @field_validator("allowed_networks", mode="before")
     @classmethod
@@ -280,6 +268,19 @@ class PrometheusConfig(BaseModel):
             names.add(family_name(item))
         return frozenset(names)
 
+    @field_validator("exemplars", mode="before")
+    @classmethod
+    def _check_exemplars(cls, value: object) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value:
+            raise ValueError("expected None, 'opentelemetry' or the dotted path of a callable")
+        try:
+            exemplar_source(value)
+        except ImproperlyConfigured as error:
+            raise ValueError(str(error)) from None
+        return value
+
     @field_validator("multiproc_dir", mode="before")
     @classmethod
     def _check_multiproc_dir(cls, value: object) -> str | None:
@@ -297,42 +298,7 @@ class PrometheusConfig(BaseModel):
     @property
     def path_exclusion(self) -> PathMatcher | None:
         """What the middlewares test ``request.path_info`` against; None excludes nothing."""
-        return _path_matcher(self.excluded_paths)
-
-
-class PathMatcher(Protocol):
-    def match(self, string: str) -> object:
-        """Something truthy when ``string`` is excluded."""
-
-
-class _AnyOf:
-    """Several expressions, each with its own flags and groups (they cannot be joined
-    into one: global flags or repeated group names would not compile)."""
-
-    __slots__ = ("_patterns",)
-
-    def __init__(self, patterns: tuple[re.Pattern[str], ...]) -> None:
-        self._patterns = patterns
-
-    def match(self, string: str) -> re.Match[str] | None:
-        for pattern in self._patterns:
-            found = pattern.match(string)
-            if found is not None:
-                return found
-        return None
-
-
-def _path_matcher(patterns: tuple[re.Pattern[str], ...]) -> PathMatcher | None:
-    try:
-        return state.path_matchers[patterns]
-    except KeyError:
-        pass
-    matcher: PathMatcher | None = None
-    if len(patterns) == 1:
-        matcher = patterns[0]
-    elif patterns:
-        matcher = _AnyOf(patterns)
-    return state.path_matchers.remember(patterns, matcher)
+        return path_matcher(self.excluded_paths)
 
 
 # Their rejected values would otherwise end up in logs and tracebacks.

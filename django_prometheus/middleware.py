@@ -150,7 +150,9 @@ class PrometheusBeforeMiddleware(PrometheusMiddlewareBase):
                 else:
                     sink.request_entered()
             if entered is not EXEMPT:
-                sink.response_left(_latency(state, BEFORE_START))
+                sink.response_left(
+                    _latency(state, BEFORE_START), **self._exemplar_keywords(request)
+                )
             started = state.pop(_IN_PROGRESS, None)
             if started is not None and not (
                 response.streaming and self._finish_when_closed(request, response, started)
@@ -224,7 +226,7 @@ class PrometheusAfterMiddleware(PrometheusMiddlewareBase):
                 # follows does not observe it again (its route series reuse it).
                 latency = _latency(request.__dict__, AFTER_START)
                 request.__dict__[_AFTER_STATE] = (method, view, route, latency)
-                sink.request_timed(view, method, latency)
+                sink.request_timed(view, method, latency, **self._exemplar_keywords(request))
         except Exception as error:
             self._failed(error)
 
@@ -242,6 +244,7 @@ class PrometheusAfterMiddleware(PrometheusMiddlewareBase):
             method, view, route, latency = state
             streaming = response.streaming
             status = str(response.status_code)
+            exemplar = self._exemplar_keywords(request)
             sink.response_sent(
                 status,
                 view,
@@ -249,11 +252,12 @@ class PrometheusAfterMiddleware(PrometheusMiddlewareBase):
                 charset_label(response),
                 streaming,
                 None if streaming else response_body_size(response),
+                **exemplar,
             )
             if latency is NOT_TIMED:
                 latency = _latency(request.__dict__, AFTER_START)
-                sink.request_timed(view, method, latency)
-            sink.response_routed(route, status, method, latency)
+                sink.request_timed(view, method, latency, **exemplar)
+            sink.response_routed(route, status, method, latency, **exemplar)
         except Exception as error:
             self._failed(error)
         return response

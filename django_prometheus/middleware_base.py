@@ -3,7 +3,7 @@ exclusion and exemption, and keeping our failures from the host."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from enum import Enum
 from functools import cached_property
 from typing import ClassVar, Final, TypeVar, cast
@@ -15,14 +15,18 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from django_prometheus.config import get_config
 from django_prometheus.decorators import is_prometheus_exempt
+from django_prometheus.exemplars import exemplar_source, valid_exemplar
 from django_prometheus.http_metrics import Metrics
 from django_prometheus.safety import instrumentation_failed
 from django_prometheus.sinks.label_metric import LabelMetricSink
 from django_prometheus.sinks.prometheus import PrometheusHttpSink
-from django_prometheus.sinks.protocols import ErrorSink, HttpSink
+from django_prometheus.sinks.protocols import ErrorSink, Exemplar, HttpSink
 from django_prometheus.sinks.provider import SinkBundle, SinkSlot, fixed_slot
 
 __all__ = ["ENTERED", "EXEMPT", "PrometheusMiddlewareBase"]
+
+_EXEMPLAR_STATE: Final = "_django_prometheus_exemplar"
+_NO_EXEMPLAR: Final[Mapping[str, Exemplar]] = {}
 
 
 class _Recording(Enum):
@@ -80,7 +84,9 @@ class PrometheusMiddlewareBase:
             self.metrics  # noqa: B018 - make the families at startup, not at the first request
         else:
             self._own_sink: HttpSink = PrometheusHttpSink.for_metrics(self.metrics)
-        self._excluded = get_config().path_exclusion
+        config = get_config()
+        self._excluded = config.path_exclusion
+        self._exemplars = exemplar_source(config.exemplars)
         self._exempt_views: dict[object, bool] = {}
         self._async = iscoroutinefunction(get_response)
         if self._async:
@@ -149,6 +155,23 @@ class PrometheusMiddlewareBase:
     ) -> HttpResponseBase:
         hook: Callable[..., HttpResponseBase] = type(self).process_template_response  # type: ignore[attr-defined]
         return hook(self, request, response)
+
+    def _exemplar_keywords(self, request: HttpRequest) -> Mapping[str, Exemplar]:
+        """``{"exemplar": labels}`` for the events that take one, ``{}`` without a source
+        (so sinks written before exemplars keep working). Asked once per request."""
+        if self._exemplars is None:
+            return _NO_EXEMPLAR
+        state = request.__dict__
+        keywords: Mapping[str, Exemplar] | None = state.get(_EXEMPLAR_STATE)
+        if keywords is None:
+            try:
+                exemplar = valid_exemplar(self._exemplars(request))
+            except Exception as error:  # the source's own error: counted, no exemplar
+                self._failed(error)
+                exemplar = None
+            keywords = _NO_EXEMPLAR if exemplar is None else {"exemplar": exemplar}
+            state[_EXEMPLAR_STATE] = keywords
+        return keywords
 
     def _failed(self, error: Exception) -> None:
         instrumentation_failed("http", error, self._error_sink)

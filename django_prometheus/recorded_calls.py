@@ -6,6 +6,7 @@ parameters, so a record equals the plain tuple of the same values.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import NamedTuple, TypeAlias
 
 from django_prometheus.sinks.protocols import CacheGetOutcome, Component, Transport
@@ -18,6 +19,7 @@ __all__ = [
     "ConnectionOpened",
     "DbBound",
     "ExceptionRaised",
+    "ExemplarAttached",
     "InstrumentationFailed",
     "MigrationsCounted",
     "ModelBound",
@@ -93,6 +95,14 @@ class RequestTimed(NamedTuple):
     view: str
     method: str
     latency: float | None
+
+
+class ExemplarAttached(NamedTuple):
+    """Recorded right after the event (``observed_by``) whose observation carries it."""
+
+    event: str
+    observed_by: str
+    labels: Mapping[str, str]
 
 
 class RequestStarted(NamedTuple):
@@ -234,6 +244,7 @@ RecordedCall: TypeAlias = (
     | RequestFinished
     | RequestRouted
     | ResponseRouted
+    | ExemplarAttached
     | DbBound
     | ConnectionOpened
     | ConnectionFailed

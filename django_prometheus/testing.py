@@ -34,6 +34,7 @@ from django_prometheus.recorded_calls import (
     ConnectionOpened,
     DbBound,
     ExceptionRaised,
+    ExemplarAttached,
     InstrumentationFailed,
     MigrationsCounted,
     ModelBound,
@@ -57,7 +58,7 @@ from django_prometheus.recorded_calls import (
     TemplateRendered,
     ViewResolved,
 )
-from django_prometheus.sinks.protocols import CacheGetOutcome, Component, Transport
+from django_prometheus.sinks.protocols import CacheGetOutcome, Component, Exemplar, Transport
 from django_prometheus.sinks.provider import SinkBundle, pop_sinks, push_sinks
 
 __all__ = [
@@ -68,6 +69,7 @@ __all__ = [
     "ConnectionOpened",
     "DbBound",
     "ExceptionRaised",
+    "ExemplarAttached",
     "FakeCacheSink",
     "FakeDbSink",
     "FakeErrorSink",
@@ -123,8 +125,13 @@ class FakeHttpSink(_Recorder):
     def request_entered(self) -> None:
         self.calls.append(RequestEntered("request_entered"))
 
-    def response_left(self, latency: float | None) -> None:
+    def _exemplar(self, event: str, exemplar: Exemplar | None) -> None:
+        if exemplar is not None:
+            self.calls.append(ExemplarAttached("exemplar_attached", event, dict(exemplar)))
+
+    def response_left(self, latency: float | None, *, exemplar: Exemplar | None = None) -> None:
         self.calls.append(ResponseLeft("response_left", latency))
+        self._exemplar("response_left", exemplar)
 
     def request_received(
         self, method: str, transport: Transport, ajax: bool, body_bytes: int
@@ -148,19 +155,34 @@ class FakeHttpSink(_Recorder):
         charset: str,
         streaming: bool,
         body_bytes: int | None,
+        *,
+        exemplar: Exemplar | None = None,
     ) -> None:
         self.calls.append(
             ResponseSent("response_sent", status, view, method, charset, streaming, body_bytes)
         )
+        self._exemplar("response_sent", exemplar)
 
-    def response_routed(self, route: str, status: str, method: str, latency: float | None) -> None:
+    def response_routed(
+        self,
+        route: str,
+        status: str,
+        method: str,
+        latency: float | None,
+        *,
+        exemplar: Exemplar | None = None,
+    ) -> None:
         self.calls.append(ResponseRouted("response_routed", route, status, method, latency))
+        self._exemplar("response_routed", exemplar)
 
     def exception_raised(self, exception_type: str, view: str) -> None:
         self.calls.append(ExceptionRaised("exception_raised", exception_type, view))
 
-    def request_timed(self, view: str, method: str, latency: float | None) -> None:
+    def request_timed(
+        self, view: str, method: str, latency: float | None, *, exemplar: Exemplar | None = None
+    ) -> None:
         self.calls.append(RequestTimed("request_timed", view, method, latency))
+        self._exemplar("request_timed", exemplar)
 
 
 class _FakeBoundDbSink:

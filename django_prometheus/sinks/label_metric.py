@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 from prometheus_client import Histogram
 from prometheus_client.metrics import MetricWrapperBase
 
-from django_prometheus.sinks.protocols import Transport
+from django_prometheus.sinks.protocols import Exemplar, Transport
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -60,6 +60,7 @@ class LabelMetricSink:
         amount: float,
         *,
         response: Literal["positional", "keyword", "none"] = "positional",
+        exemplar: Exemplar | None = None,
         **labels: str,
     ) -> None:
         """``label_metric(metric, request, …)`` shaped as 2.5.0 called it for ``key``, then
@@ -74,8 +75,11 @@ class LabelMetricSink:
             child = label(metric, self._request, response=self._response, **labels)
         else:
             child = label(metric, self._request, **labels)
+        given = None if exemplar is None else dict(exemplar)
         if isinstance(child, Histogram):
-            child.observe(amount)
+            child.observe(amount, given)
+        elif given is not None:
+            child.inc(amount, given)  # type: ignore[attr-defined]
         else:
             child.inc(amount)  # type: ignore[attr-defined]
 
@@ -88,12 +92,12 @@ class LabelMetricSink:
     def request_entered(self) -> None:
         self._move("requests_total", 1, response="none")
 
-    def response_left(self, latency: float | None) -> None:
+    def response_left(self, latency: float | None, *, exemplar: Exemplar | None = None) -> None:
         self._move("responses_total", 1)
         if latency is None:
             self._move("requests_unknown_latency_before", 1)
         else:
-            self._move("requests_latency_before", latency)
+            self._move("requests_latency_before", latency, exemplar=exemplar)
 
     def request_received(
         self, method: str, transport: Transport, ajax: bool, body_bytes: int
@@ -128,26 +132,64 @@ class LabelMetricSink:
         charset: str,
         streaming: bool,
         body_bytes: int | None,
+        *,
+        exemplar: Exemplar | None = None,
     ) -> None:
-        self._move("responses_by_status", 1, status=status)
-        self._move("responses_by_status_view_method", 1, status=status, view=view, method=method)
+        self._move("responses_by_status", 1, exemplar=exemplar, status=status)
+        self._move(
+            "responses_by_status_view_method",
+            1,
+            exemplar=exemplar,
+            status=status,
+            view=view,
+            method=method,
+        )
         self._move("responses_by_charset", 1, charset=charset)
         if streaming:
             self._move("responses_streaming", 1)
         elif body_bytes is not None:
             self._move("responses_body_bytes", body_bytes)
 
-    def response_routed(self, route: str, status: str, method: str, latency: float | None) -> None:
-        self._move("responses_by_route_status_method", 1, route=route, status=status, method=method)
+    def response_routed(
+        self,
+        route: str,
+        status: str,
+        method: str,
+        latency: float | None,
+        *,
+        exemplar: Exemplar | None = None,
+    ) -> None:
+        self._move(
+            "responses_by_route_status_method",
+            1,
+            exemplar=exemplar,
+            route=route,
+            status=status,
+            method=method,
+        )
         if latency is not None:
-            self._move("requests_latency_by_route_method", latency, route=route, method=method)
+            self._move(
+                "requests_latency_by_route_method",
+                latency,
+                exemplar=exemplar,
+                route=route,
+                method=method,
+            )
 
     def exception_raised(self, exception_type: str, view: str) -> None:
         self._move("exceptions_by_type", 1, response="none", type=exception_type)
         self._move("exceptions_by_view", 1, response="none", view=view)
 
-    def request_timed(self, view: str, method: str, latency: float | None) -> None:
+    def request_timed(
+        self, view: str, method: str, latency: float | None, *, exemplar: Exemplar | None = None
+    ) -> None:
         if latency is None:
             self._move("requests_unknown_latency", 1)
         else:
-            self._move("requests_latency_by_view_method", latency, view=view, method=method)
+            self._move(
+                "requests_latency_by_view_method",
+                latency,
+                exemplar=exemplar,
+                view=view,
+                method=method,
+            )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
+from prometheus_client import Histogram
+
 from django_prometheus import state
-from django_prometheus.sinks.protocols import Transport
+from django_prometheus.sinks.protocols import Exemplar, Transport
 from django_prometheus.sinks.recorders import Record, counter_child, histogram_child
 
 if TYPE_CHECKING:
@@ -122,12 +124,27 @@ class PrometheusHttpSink:
     def request_entered(self) -> None:
         self._requests_entered(1)
 
-    def response_left(self, latency: float | None) -> None:
+    def _with_exemplar(
+        self, key: str, labels: tuple[str, ...], amount: float, exemplar: Exemplar
+    ) -> None:
+        """The observation through prometheus_client's own method, which keeps exemplars."""
+        family = self._families.get(key) or _family(self.metrics, key)
+        if family is None:
+            return
+        child = family.labels(*labels) if labels else family
+        if isinstance(child, Histogram):
+            child.observe(amount, dict(exemplar))
+        else:
+            child.inc(amount, dict(exemplar))
+
+    def response_left(self, latency: float | None, *, exemplar: Exemplar | None = None) -> None:
         self._responses_left(1)
         if latency is None:
             self._unknown_latency_including_middlewares(1)
-        else:
+        elif exemplar is None:
             self._latency_including_middlewares(latency)
+        else:
+            self._with_exemplar("requests_latency_before", (), latency, exemplar)
 
     def request_received(
         self, method: str, transport: Transport, ajax: bool, body_bytes: int
@@ -167,18 +184,26 @@ class PrometheusHttpSink:
         charset: str,
         streaming: bool,
         body_bytes: int | None,
+        *,
+        exemplar: Exemplar | None = None,
     ) -> None:
-        record = self._by_status.get(status)
-        if record is None:
-            record = self._bind(self._by_status, "responses_by_status", status)
-        record(1)
-        series = self._views.get((view, method)) or self._view(view, method)
-        record = series.by_status.get(status)
-        if record is None:
-            record = series.by_status[status] = counter_child(
-                self._families["responses_by_status_view_method"], status, view, method
+        if exemplar is not None:
+            self._with_exemplar("responses_by_status", (status,), 1, exemplar)
+            self._with_exemplar(
+                "responses_by_status_view_method", (status, view, method), 1, exemplar
             )
-        record(1)
+        else:
+            record = self._by_status.get(status)
+            if record is None:
+                record = self._bind(self._by_status, "responses_by_status", status)
+            record(1)
+            series = self._views.get((view, method)) or self._view(view, method)
+            record = series.by_status.get(status)
+            if record is None:
+                record = series.by_status[status] = counter_child(
+                    self._families["responses_by_status_view_method"], status, view, method
+                )
+            record(1)
         record = self._by_charset.get(charset)
         if record is None:
             record = self._bind(self._by_charset, "responses_by_charset", charset)
@@ -188,7 +213,24 @@ class PrometheusHttpSink:
         elif body_bytes is not None:
             self._response_body(body_bytes)
 
-    def response_routed(self, route: str, status: str, method: str, latency: float | None) -> None:
+    def response_routed(
+        self,
+        route: str,
+        status: str,
+        method: str,
+        latency: float | None,
+        *,
+        exemplar: Exemplar | None = None,
+    ) -> None:
+        if exemplar is not None:
+            self._with_exemplar(
+                "responses_by_route_status_method", (route, status, method), 1, exemplar
+            )
+            if latency is not None:
+                self._with_exemplar(
+                    "requests_latency_by_route_method", (route, method), latency, exemplar
+                )
+            return
         series = self._routes.get((route, method)) or self._route(route, method)
         record = series.by_status.get(status)
         if record is None:
@@ -203,9 +245,15 @@ class PrometheusHttpSink:
         self._bind(self._by_exception_type, "exceptions_by_type", exception_type)(1)
         self._bind(self._by_exception_view, "exceptions_by_view", view)(1)
 
-    def request_timed(self, view: str, method: str, latency: float | None) -> None:
+    def request_timed(
+        self, view: str, method: str, latency: float | None, *, exemplar: Exemplar | None = None
+    ) -> None:
         if latency is None:
             self._unknown_latency(1)
+        elif exemplar is not None:
+            self._with_exemplar(
+                "requests_latency_by_view_method", (view, method), latency, exemplar
+            )
         else:
             (self._views.get((view, method)) or self._view(view, method)).latency(latency)
 

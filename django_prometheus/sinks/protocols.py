@@ -11,6 +11,7 @@ instance, per model) so that the hot path does no label lookup.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal, Protocol, TypeAlias
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "Component",
     "DbSink",
     "ErrorSink",
+    "Exemplar",
     "HttpSink",
     "MigrationSink",
     "ModelSink",
@@ -31,6 +33,7 @@ __all__ = [
 Transport: TypeAlias = Literal["http", "https"]
 CacheGetOutcome: TypeAlias = Literal["hit", "miss", "fail"]
 Component: TypeAlias = Literal["http", "db", "cache", "model", "migrations", "export"]
+Exemplar: TypeAlias = Mapping[str, str]
 
 
 class HttpSink(Protocol):
@@ -50,8 +53,11 @@ class HttpSink(Protocol):
     def request_entered(self) -> None:
         """The first middleware let a request in (counted once its view is known not exempt)."""
 
-    def response_left(self, latency: float | None) -> None:
-        """A response left the first middleware; latency is None without a start time."""
+    def response_left(self, latency: float | None, *, exemplar: Exemplar | None = None) -> None:
+        """A response left the first middleware; latency is None without a start time.
+
+        ``exemplar``: labels to attach to the observation (``PROMETHEUS_EXEMPLARS``); the
+        events that time or count a response by status take it too."""
 
     def request_received(
         self, method: str, transport: Transport, ajax: bool, body_bytes: int
@@ -75,16 +81,28 @@ class HttpSink(Protocol):
         charset: str,
         streaming: bool,
         body_bytes: int | None,
+        *,
+        exemplar: Exemplar | None = None,
     ) -> None:
         """The last middleware saw a response; body_bytes is None when it has no content."""
 
-    def response_routed(self, route: str, status: str, method: str, latency: float | None) -> None:
+    def response_routed(
+        self,
+        route: str,
+        status: str,
+        method: str,
+        latency: float | None,
+        *,
+        exemplar: Exemplar | None = None,
+    ) -> None:
         """The response of a routed request; latency is the one request_timed reports."""
 
     def exception_raised(self, exception_type: str, view: str) -> None:
         """The view raised (Http404 and other ignored types are not reported)."""
 
-    def request_timed(self, view: str, method: str, latency: float | None) -> None:
+    def request_timed(
+        self, view: str, method: str, latency: float | None, *, exemplar: Exemplar | None = None
+    ) -> None:
         """Once per request, at the exception or else at the response; None: no start time."""
 
 

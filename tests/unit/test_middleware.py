@@ -42,6 +42,7 @@ from django_prometheus.middleware import (
     PrometheusAfterMiddleware,
     PrometheusBeforeMiddleware,
 )
+from django_prometheus.sinks.protocols import Exemplar
 from django_prometheus.testing import FakeErrorSink, FakeHttpSink, RecordedCall, ResponseSent
 
 if TYPE_CHECKING:
@@ -486,7 +487,7 @@ class BrokenSink(FakeHttpSink):
     def request_received(self, method: str, transport: str, ajax: bool, body_bytes: int) -> None:
         raise RuntimeError("sink down")
 
-    def response_left(self, latency: float | None) -> None:
+    def response_left(self, latency: float | None, *, exemplar: Exemplar | None = None) -> None:
         raise RuntimeError("sink down")
 
 

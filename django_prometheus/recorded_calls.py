@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import NamedTuple, TypeAlias
 
-from django_prometheus.sinks.protocols import CacheGetOutcome, Component, Transport
+from django_prometheus.sinks.protocols import CacheGetOutcome, CacheOperation, Component, Transport
 
 __all__ = [
     "CacheBound",
     "CacheGet",
     "CacheGetMany",
+    "CacheOperationDone",
+    "CacheOperationFailed",
     "ConnectionFailed",
     "ConnectionOpened",
     "DbBound",
@@ -149,6 +151,20 @@ class CacheGetMany(NamedTuple):
     fails: int
 
 
+class CacheOperationDone(NamedTuple):
+    event: str
+    backend: str
+    operation: CacheOperation
+    seconds: float
+
+
+class CacheOperationFailed(NamedTuple):
+    event: str
+    backend: str
+    operation: CacheOperation
+    seconds: float
+
+
 class ModelBound(NamedTuple):
     event: str
     model: str
@@ -199,6 +215,8 @@ RecordedCall: TypeAlias = (
     | CacheBound
     | CacheGet
     | CacheGetMany
+    | CacheOperationDone
+    | CacheOperationFailed
     | ModelBound
     | ModelInserted
     | ModelUpdated

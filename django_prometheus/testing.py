@@ -30,6 +30,8 @@ from django_prometheus.recorded_calls import (
     CacheBound,
     CacheGet,
     CacheGetMany,
+    CacheOperationDone,
+    CacheOperationFailed,
     ConnectionFailed,
     ConnectionOpened,
     DbBound,
@@ -52,13 +54,15 @@ from django_prometheus.recorded_calls import (
     TemplateRendered,
     ViewResolved,
 )
-from django_prometheus.sinks.protocols import CacheGetOutcome, Component, Transport
+from django_prometheus.sinks.protocols import CacheGetOutcome, CacheOperation, Component, Transport
 from django_prometheus.sinks.provider import SinkBundle, pop_sinks, push_sinks
 
 __all__ = [
     "CacheBound",
     "CacheGet",
     "CacheGetMany",
+    "CacheOperationDone",
+    "CacheOperationFailed",
     "ConnectionFailed",
     "ConnectionOpened",
     "DbBound",
@@ -181,6 +185,14 @@ class _FakeBoundCacheSink:
 
     def cache_get_many(self, hits: int, misses: int, fails: int) -> None:
         self._calls.append(CacheGetMany("cache_get_many", self._backend, hits, misses, fails))
+
+    def operation_done(self, operation: CacheOperation, seconds: float) -> None:
+        self._calls.append(CacheOperationDone("operation_done", self._backend, operation, seconds))
+
+    def operation_failed(self, operation: CacheOperation, seconds: float) -> None:
+        self._calls.append(
+            CacheOperationFailed("operation_failed", self._backend, operation, seconds)
+        )
 
 
 class FakeCacheSink(_Recorder):

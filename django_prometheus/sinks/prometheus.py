@@ -28,7 +28,7 @@ from django_prometheus.families import (
     Family,
 )
 from django_prometheus.sinks.prometheus_http import PrometheusHttpSink
-from django_prometheus.sinks.protocols import CacheGetOutcome, Component
+from django_prometheus.sinks.protocols import CacheGetOutcome, CacheOperation, Component
 from django_prometheus.sinks.recorders import Record, counter_inc, histogram_observe
 from django_prometheus.state import LazyMap
 
@@ -148,15 +148,19 @@ class PrometheusDbSink:
 
 
 class _BoundPrometheusCacheSink:
-    """The four ``get`` series of one backend label, ready to increment."""
+    """The series of one backend label, ready to move; an operation's on its first call."""
 
-    __slots__ = ("_fails", "_gets", "_hits", "_misses")
+    __slots__ = ("_backend", "_fails", "_gets", "_hits", "_misses", "_operations", "_sink")
 
     def __init__(self, sink: PrometheusCacheSink, backend: str) -> None:
         self._gets = counter_inc(sink.gets.labels(backend))
         self._hits = counter_inc(sink.hits.labels(backend))
         self._misses = counter_inc(sink.misses.labels(backend))
         self._fails = counter_inc(sink.fails.labels(backend))
+        self._sink = sink
+        self._backend = backend
+        # (calls, errors, duration) per operation; a race on first use binds the same children.
+        self._operations: dict[str, tuple[Record, Record, Record]] = {}
 
     def cache_get(self, outcome: CacheGetOutcome) -> None:
         self._gets(1)
@@ -178,12 +182,43 @@ class _BoundPrometheusCacheSink:
         if fails:
             self._fails(fails)
 
+    def _bind_operation(self, operation: str) -> tuple[Record, Record, Record]:
+        sink, backend = self._sink, self._backend
+        # The error series exists at 0 as soon as the operation is used, for ratios.
+        bound = (
+            counter_inc(sink.operations.labels(backend, operation)),
+            counter_inc(sink.operation_errors.labels(backend, operation)),
+            histogram_observe(sink.operation_duration.labels(backend, operation)),
+        )
+        self._operations[operation] = bound
+        return bound
+
+    def operation_done(self, operation: CacheOperation, seconds: float) -> None:
+        try:
+            calls, _, duration = self._operations[operation]
+        except KeyError:
+            calls, _, duration = self._bind_operation(operation)
+        calls(1)
+        duration(seconds)
+
+    def operation_failed(self, operation: CacheOperation, seconds: float) -> None:
+        try:
+            calls, errors, duration = self._operations[operation]
+        except KeyError:
+            calls, errors, duration = self._bind_operation(operation)
+        calls(1)
+        errors(1)
+        duration(seconds)
+
 
 class PrometheusCacheSink:
     gets: Counter
     hits: Counter
     misses: Counter
     fails: Counter
+    operations: Counter
+    operation_errors: Counter
+    operation_duration: Histogram
 
     def __init__(self, family: _Family) -> None:
         family.make(self, CACHE)

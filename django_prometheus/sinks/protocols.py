@@ -18,6 +18,7 @@ __all__ = [
     "BoundDbSink",
     "BoundModelSink",
     "CacheGetOutcome",
+    "CacheOperation",
     "CacheSink",
     "Component",
     "DbSink",
@@ -30,6 +31,11 @@ __all__ = [
 
 Transport: TypeAlias = Literal["http", "https"]
 CacheGetOutcome: TypeAlias = Literal["hit", "miss", "fail"]
+CacheOperation: TypeAlias = Literal[
+    "get", "set", "add", "delete", "touch", "incr", "decr", "has_key", "get_many", "set_many",
+    "delete_many", "get_or_set", "clear",
+]  # fmt: skip
+"""A public cache call, named by its sync form (``aset`` is ``set``)."""
 Component: TypeAlias = Literal["http", "db", "cache", "model", "migrations", "export"]
 
 
@@ -108,6 +114,15 @@ class BoundCacheSink(Protocol):
 
     def cache_get_many(self, hits: int, misses: int, fails: int) -> None:
         """One multi-key lookup answered several gets at once, one per key."""
+
+    def operation_done(self, operation: CacheOperation, seconds: float) -> None:
+        """A call the user made returned normally after ``seconds``.
+
+        Calls the backend makes inside another one are not reported.
+        """
+
+    def operation_failed(self, operation: CacheOperation, seconds: float) -> None:
+        """A call the user made raised, or returned after its client hid a failure."""
 
 
 class CacheSink(Protocol):

@@ -101,7 +101,8 @@ class CountedOperations(BaseCache):
         return result
 
     # ``**options`` passes a backend's own keyword arguments (django-redis's ``client=``,
-    # ``nx=``) through unchanged.
+    # ``nx=``) through unchanged, and every answer is the backend's, even where Django's
+    # signature says None (django-redis's set answers a bool, Redis's clear True).
 
     def set(
         self,
@@ -111,7 +112,7 @@ class CountedOperations(BaseCache):
         version: int | None = None,
         **options: object,
     ) -> None:
-        self._djp_run("set", super().set, key, value, timeout, version, **options)
+        return self._djp_run("set", super().set, key, value, timeout, version, **options)
 
     async def aset(
         self,
@@ -121,7 +122,7 @@ class CountedOperations(BaseCache):
         version: int | None = None,
         **options: object,
     ) -> None:
-        await self._djp_arun("set", super().aset, key, value, timeout, version, **options)
+        return await self._djp_arun("set", super().aset, key, value, timeout, version, **options)
 
     def add(
         self,
@@ -216,15 +217,15 @@ class CountedOperations(BaseCache):
     def delete_many(
         self, keys: Iterable[object], version: int | None = None, **options: object
     ) -> None:
-        self._djp_run("delete_many", super().delete_many, keys, version, **options)
+        return self._djp_run("delete_many", super().delete_many, keys, version, **options)
 
     async def adelete_many(
         self, keys: Iterable[object], version: int | None = None, **options: object
     ) -> None:
-        await self._djp_arun("delete_many", super().adelete_many, keys, version, **options)
+        return await self._djp_arun("delete_many", super().adelete_many, keys, version, **options)
 
     def clear(self) -> None:
-        self._djp_run("clear", super().clear)
+        return self._djp_run("clear", super().clear)
 
     async def aclear(self) -> None:
-        await self._djp_arun("clear", super().aclear)
+        return await self._djp_arun("clear", super().aclear)

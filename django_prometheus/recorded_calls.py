@@ -13,6 +13,7 @@ from django_prometheus.sinks.protocols import CacheGetOutcome, CacheOperation, C
 __all__ = [
     "CacheBound",
     "CacheGet",
+    "CacheGetFinished",
     "CacheGetMany",
     "CacheOperationDone",
     "CacheOperationFailed",
@@ -143,6 +144,13 @@ class CacheGet(NamedTuple):
     outcome: CacheGetOutcome
 
 
+class CacheGetFinished(NamedTuple):
+    event: str
+    backend: str
+    outcome: CacheGetOutcome
+    seconds: float
+
+
 class CacheGetMany(NamedTuple):
     event: str
     backend: str
@@ -214,6 +222,7 @@ RecordedCall: TypeAlias = (
     | QueryFailed
     | CacheBound
     | CacheGet
+    | CacheGetFinished
     | CacheGetMany
     | CacheOperationDone
     | CacheOperationFailed

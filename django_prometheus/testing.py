@@ -29,6 +29,7 @@ from asgiref.sync import iscoroutinefunction
 from django_prometheus.recorded_calls import (
     CacheBound,
     CacheGet,
+    CacheGetFinished,
     CacheGetMany,
     CacheOperationDone,
     CacheOperationFailed,
@@ -60,6 +61,7 @@ from django_prometheus.sinks.provider import SinkBundle, pop_sinks, push_sinks
 __all__ = [
     "CacheBound",
     "CacheGet",
+    "CacheGetFinished",
     "CacheGetMany",
     "CacheOperationDone",
     "CacheOperationFailed",
@@ -182,6 +184,9 @@ class _FakeBoundCacheSink:
 
     def cache_get(self, outcome: CacheGetOutcome) -> None:
         self._calls.append(CacheGet("cache_get", self._backend, outcome))
+
+    def get_finished(self, outcome: CacheGetOutcome, seconds: float) -> None:
+        self._calls.append(CacheGetFinished("get_finished", self._backend, outcome, seconds))
 
     def cache_get_many(self, hits: int, misses: int, fails: int) -> None:
         self._calls.append(CacheGetMany("cache_get_many", self._backend, hits, misses, fails))

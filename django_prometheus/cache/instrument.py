@@ -69,6 +69,9 @@ class _NoSink:
     def cache_get(self, outcome: CacheGetOutcome) -> None:
         pass
 
+    def get_finished(self, outcome: CacheGetOutcome, seconds: float) -> None:
+        pass
+
     def cache_get_many(self, hits: int, misses: int, fails: int) -> None:
         pass
 
@@ -127,16 +130,13 @@ class InstrumentedCache(CountedOperations):
     def _djp_got(self, outcome: CacheGetOutcome, seconds: float) -> None:
         """One get is over: its outcome, and the operation when the application called it."""
         try:
-            sink = self._djp_sink
-            sink.cache_get(outcome)
             call = _current.get()
             if call is None:
+                self._djp_sink.get_finished(outcome, seconds)
+            else:
+                self._djp_sink.cache_get(outcome)
                 if outcome == "fail":
-                    sink.operation_failed("get", seconds)
-                else:
-                    sink.operation_done("get", seconds)
-            elif outcome == "fail":
-                call.failed = True
+                    call.failed = True
         except Exception as error:
             instrumentation_failed("cache", error)
 
@@ -200,15 +200,13 @@ class InstrumentedCache(CountedOperations):
             bound = slot.sink
             if bound is None:
                 bound = slot.resolve()
-            bound.cache_get(outcome)
             call = _current.get()
             if call is None:
+                bound.get_finished(outcome, seconds)
+            else:
+                bound.cache_get(outcome)
                 if outcome == "fail":
-                    bound.operation_failed("get", seconds)
-                else:
-                    bound.operation_done("get", seconds)
-            elif outcome == "fail":
-                call.failed = True
+                    call.failed = True
         except Exception as error:
             instrumentation_failed("cache", error)
         return value

@@ -29,7 +29,7 @@ from django_prometheus.families import (
 )
 from django_prometheus.sinks.prometheus_http import PrometheusHttpSink
 from django_prometheus.sinks.protocols import CacheGetOutcome, CacheOperation, Component
-from django_prometheus.sinks.recorders import Record, counter_inc, histogram_observe
+from django_prometheus.sinks.recorders import Record, counter_inc, histogram_observe, joint_record
 from django_prometheus.state import LazyMap
 
 if TYPE_CHECKING:
@@ -148,28 +148,69 @@ class PrometheusDbSink:
 
 
 class _BoundPrometheusCacheSink:
-    """The series of one backend label, ready to move; an operation's on its first call."""
+    """The series of one backend label, ready to move; an operation's on its first call.
 
-    __slots__ = ("_backend", "_fails", "_gets", "_hits", "_misses", "_operations", "_sink")
+    Every value of the label shares the lock of its get count (see ``joint_record``), so
+    that a get the application called moves its five values under one acquisition.
+    """
+
+    __slots__ = (
+        "_backend",
+        "_fails",
+        "_finished",
+        "_gets",
+        "_gets_child",
+        "_hits",
+        "_misses",
+        "_operations",
+        "_outcomes",
+        "_sink",
+    )
 
     def __init__(self, sink: PrometheusCacheSink, backend: str) -> None:
-        self._gets = counter_inc(sink.gets.labels(backend))
-        self._hits = counter_inc(sink.hits.labels(backend))
-        self._misses = counter_inc(sink.misses.labels(backend))
-        self._fails = counter_inc(sink.fails.labels(backend))
         self._sink = sink
         self._backend = backend
-        # (calls, errors, duration) per operation; a race on first use binds the same children.
-        self._operations: dict[str, tuple[Record, Record, Record]] = {}
+        gets = self._gets_child = sink.gets.labels(backend)
+        by_outcome = {
+            "hit": sink.hits.labels(backend),
+            "miss": sink.misses.labels(backend),
+            "fail": sink.fails.labels(backend),
+        }
+        self._outcomes = {
+            outcome: joint_record((gets, child), lock_of=gets)
+            for outcome, child in by_outcome.items()
+        }
+        self._gets = counter_inc(gets)
+        self._hits = counter_inc(by_outcome["hit"])
+        self._misses = counter_inc(by_outcome["miss"])
+        self._fails = counter_inc(by_outcome["fail"])
+        # (done, failed) per operation, bound on first use; get's now, for get_finished.
+        self._operations: dict[str, tuple[Record, Record]] = {}
+        calls, errors, duration = self._operation_children("get")
+        self._operations["get"] = (
+            joint_record((calls,), duration, lock_of=gets),
+            joint_record((calls, errors), duration, lock_of=gets),
+        )
+        self._finished = {
+            "hit": joint_record((gets, by_outcome["hit"], calls), duration, lock_of=gets),
+            "miss": joint_record((gets, by_outcome["miss"], calls), duration, lock_of=gets),
+            "fail": joint_record((gets, by_outcome["fail"], calls, errors), duration, lock_of=gets),
+        }
+
+    def _operation_children(self, operation: str) -> tuple[Counter, Counter, Histogram]:
+        sink, backend = self._sink, self._backend
+        # The error series exists at 0 as soon as the operation is used, for ratios.
+        return (
+            sink.operations.labels(backend, operation),
+            sink.operation_errors.labels(backend, operation),
+            sink.operation_duration.labels(backend, operation),
+        )
 
     def cache_get(self, outcome: CacheGetOutcome) -> None:
-        self._gets(1)
-        if outcome == "hit":
-            self._hits(1)
-        elif outcome == "miss":
-            self._misses(1)
-        else:
-            self._fails(1)
+        self._outcomes[outcome](1)
+
+    def get_finished(self, outcome: CacheGetOutcome, seconds: float) -> None:
+        self._finished[outcome](seconds)
 
     def cache_get_many(self, hits: int, misses: int, fails: int) -> None:
         total = hits + misses + fails
@@ -182,33 +223,31 @@ class _BoundPrometheusCacheSink:
         if fails:
             self._fails(fails)
 
-    def _bind_operation(self, operation: str) -> tuple[Record, Record, Record]:
-        sink, backend = self._sink, self._backend
-        # The error series exists at 0 as soon as the operation is used, for ratios.
-        bound = (
-            counter_inc(sink.operations.labels(backend, operation)),
-            counter_inc(sink.operation_errors.labels(backend, operation)),
-            histogram_observe(sink.operation_duration.labels(backend, operation)),
-        )
-        self._operations[operation] = bound
-        return bound
+    def _bind_operation(self, operation: str) -> tuple[Record, Record]:
+        with state.creation_lock:
+            bound = self._operations.get(operation)
+            if bound is None:
+                calls, errors, duration = self._operation_children(operation)
+                gets = self._gets_child
+                bound = self._operations[operation] = (
+                    joint_record((calls,), duration, lock_of=gets),
+                    joint_record((calls, errors), duration, lock_of=gets),
+                )
+            return bound
 
     def operation_done(self, operation: CacheOperation, seconds: float) -> None:
         try:
-            calls, _, duration = self._operations[operation]
+            done = self._operations[operation][0]
         except KeyError:
-            calls, _, duration = self._bind_operation(operation)
-        calls(1)
-        duration(seconds)
+            done = self._bind_operation(operation)[0]
+        done(seconds)
 
     def operation_failed(self, operation: CacheOperation, seconds: float) -> None:
         try:
-            calls, errors, duration = self._operations[operation]
+            failed = self._operations[operation][1]
         except KeyError:
-            calls, errors, duration = self._bind_operation(operation)
-        calls(1)
-        errors(1)
-        duration(seconds)
+            failed = self._bind_operation(operation)[1]
+        failed(seconds)
 
 
 class PrometheusCacheSink:

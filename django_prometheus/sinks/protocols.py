@@ -110,7 +110,12 @@ class BoundCacheSink(Protocol):
     """Cache events of one cache instance (backend label already bound)."""
 
     def cache_get(self, outcome: CacheGetOutcome) -> None:
-        """One ``get`` found its key (hit), did not (miss) or raised (fail)."""
+        """One ``get`` the backend made inside another call found its key (hit), did not
+        (miss) or failed (fail)."""
+
+    def get_finished(self, outcome: CacheGetOutcome, seconds: float) -> None:
+        """A ``get`` the application called is over after ``seconds``: it found its key
+        (hit), did not (miss), or failed (fail: it raised or its client hid a failure)."""
 
     def cache_get_many(self, hits: int, misses: int, fails: int) -> None:
         """One multi-key lookup answered several gets at once, one per key."""

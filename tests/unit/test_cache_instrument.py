@@ -18,7 +18,7 @@ from django_prometheus.cache.backends.filebased import FileBasedCache
 from django_prometheus.cache.backends.locmem import LocMemCache
 from django_prometheus.cache.instrument import InstrumentedCache
 from django_prometheus.sinks.protocols import BoundCacheSink, CacheGetOutcome, CacheOperation
-from django_prometheus.testing import CacheGet, FakeCacheSink
+from django_prometheus.testing import CacheGet, CacheGetFinished, FakeCacheSink
 from django_prometheus.testutils import MetricsSnapshot
 
 ERRORS = "django_prometheus_instrumentation_errors_total"
@@ -45,7 +45,7 @@ def cache(
 
 def gets(sink: FakeCacheSink) -> list[str]:
     """The outcomes recorded by single gets, in order."""
-    return [call.outcome for call in sink.calls if isinstance(call, CacheGet)]
+    return [call.outcome for call in sink.calls if isinstance(call, CacheGet | CacheGetFinished)]
 
 
 def test_each_backend_binds_its_label_once(sink: FakeCacheSink, tmp_path: Path) -> None:
@@ -166,6 +166,9 @@ def test_an_error_of_the_backend_is_a_fail_and_reaches_the_caller_unchanged(
 
 class _BrokenBound:
     def cache_get(self, outcome: CacheGetOutcome) -> None:
+        raise RuntimeError("sink broke")
+
+    def get_finished(self, outcome: CacheGetOutcome, seconds: float) -> None:
         raise RuntimeError("sink broke")
 
     def cache_get_many(self, hits: int, misses: int, fails: int) -> None:

@@ -102,6 +102,13 @@ class InstrumentedCache(CountedOperations):
     _djp_fetches_many: ClassVar[bool] = False
     """Whether the backend's ``get_many`` fetches all keys at once instead of calling ``get``."""
 
+    _djp_backend_get: ClassVar[Callable[..., object]]
+    """The ``get`` that follows ours in this class's bases (``super().get``, found once)."""
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._djp_backend_get = super().get
+
     def __init__(
         self, location: object, params: dict[str, object], *, sink: CacheSink | None = None
     ) -> None:
@@ -182,7 +189,7 @@ class InstrumentedCache(CountedOperations):
     def get(self, key: object, default: object = None, version: int | None = None) -> object:
         start = clock()
         try:
-            value = super().get(key, _MISSING, version)
+            value = self._djp_backend_get(key, _MISSING, version)
         except Exception:
             self._djp_got("fail", clock() - start)
             raise

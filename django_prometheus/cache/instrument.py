@@ -59,6 +59,7 @@ class _Missing:
 # Never equal to anything a caller stores or passes as a default.
 _MISSING: Final = _Missing()
 _current: Final = state.cache_call
+_running_call: Final = state.cache_call.get
 
 
 class _NoSink:
@@ -195,19 +196,20 @@ class InstrumentedCache(CountedOperations):
             raise
         seconds = clock() - start
         outcome: CacheGetOutcome
-        if value is _MISSING:
-            lost = self._djp_checks_lost and self._djp_is_lost(key, version)
-            outcome = "fail" if lost else "miss"
-            value = default
-        else:
+        if value is not _MISSING:
             outcome = "hit"
+        else:
+            value = default
+            outcome = (
+                "fail" if self._djp_checks_lost and self._djp_is_lost(key, version) else "miss"
+            )
         # Inlined rather than _djp_got: this is the hot path.
         try:
             slot = self._djp_slot
             bound = slot.sink
             if bound is None:
                 bound = slot.resolve()
-            call = _current.get()
+            call = _running_call()
             if call is None:
                 bound.get_finished(outcome, seconds)
             else:

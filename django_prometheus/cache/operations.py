@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Final, TypeVar
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
 
 from django_prometheus import state
 from django_prometheus.safety import instrumentation_failed
 from django_prometheus.sinks.protocols import BoundCacheSink, CacheOperation
+from django_prometheus.sinks.provider import SinkSlot
 
 __all__ = ["CountedOperations", "clock", "hid_failure"]
 
@@ -47,16 +49,25 @@ def hid_failure() -> None:
 class CountedOperations(BaseCache):
     """Every public operation but ``get``, each counted once when the application calls it."""
 
-    @property
-    def _djp_sink(self) -> BoundCacheSink:
-        raise NotImplementedError  # InstrumentedCache's slot
+    if TYPE_CHECKING:
+
+        @cached_property
+        def _djp_slot(self) -> SinkSlot[BoundCacheSink]: ...  # InstrumentedCache's
+
+    _djp_leaves: ClassVar[frozenset[str]] = frozenset()
+    """Operations the backend runs without calling another operation and without hiding a
+    failure: they skip the context variable. Empty unless a backend is known to qualify."""
 
     def _djp_finished(self, operation: CacheOperation, seconds: float, failed: bool) -> None:
         try:
+            slot = self._djp_slot
+            bound = slot.sink
+            if bound is None:
+                bound = slot.resolve()
             if failed:
-                self._djp_sink.operation_failed(operation, seconds)
+                bound.operation_failed(operation, seconds)
             else:
-                self._djp_sink.operation_done(operation, seconds)
+                bound.operation_done(operation, seconds)
         except Exception as error:
             instrumentation_failed("cache", error)
 
@@ -65,6 +76,15 @@ class CountedOperations(BaseCache):
     ) -> _R:
         if _current.get() is not None:
             return call(*args, **kwargs)
+        if operation in self._djp_leaves:
+            start = clock()
+            try:
+                result = call(*args, **kwargs)
+            except Exception:
+                self._djp_finished(operation, clock() - start, True)
+                raise
+            self._djp_finished(operation, clock() - start, False)
+            return result
         running = state.CacheCall()
         token = _current.set(running)
         start = clock()
@@ -85,6 +105,7 @@ class CountedOperations(BaseCache):
         *args: object,
         **kwargs: object,
     ) -> _R:
+        # Always marked: an a… form runs its sync form, in another thread.
         if _current.get() is not None:
             return await call(*args, **kwargs)
         running = state.CacheCall()

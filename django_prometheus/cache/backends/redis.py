@@ -30,6 +30,7 @@ _OPTIONAL_PACKAGES: Final = frozenset({"django_redis", "redis"})
 
 class NativeRedisCache(InstrumentedCache, django_redis_backend.RedisCache):
     backend_label: ClassVar[str] = "native_redis"
+    _djp_leaves: ClassVar[frozenset[str]] = frozenset({"set", "delete", "touch", "clear"})
     _djp_fetches_many: ClassVar[bool] = True
 
 

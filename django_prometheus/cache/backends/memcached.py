@@ -107,9 +107,15 @@ class _SeesLostServers(memcached.PyMemcacheCache):
         version: int | None = None,
     ) -> list[Any]:
         failed = super().set_many(data, timeout, version)
-        if failed:
-            self._djp_flag_lost(failed, version)
+        # With ignore_exc HashClient reports no key as failed for a server it gave up on.
+        self._djp_flag_lost(data, version)
         return failed
+
+    def incr(self, key: object, delta: int = 1, version: int | None = None) -> int:
+        # With ignore_exc HashClient answers False, which Django passes on as the new value.
+        value = super().incr(key, delta, version)
+        self._djp_flag_lost((key,), version)
+        return value
 
     def delete_many(self, keys: Iterable[object], version: int | None = None) -> None:
         asked = list(keys)

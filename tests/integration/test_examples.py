@@ -458,6 +458,7 @@ def test_every_alert_has_severity_summary_and_description() -> None:
         "DjangoDatabaseErrors",
         "DjangoDatabaseConnectionErrors",
         "DjangoCacheHitRatioDrop",
+        "DjangoCacheErrorRatioHigh",
         "DjangoUnappliedMigrations",
         "DjangoPrometheusInstrumentationErrors",
     ]

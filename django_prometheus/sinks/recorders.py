@@ -125,6 +125,8 @@ def _under_one_lock(
                     value._value += 1
 
         return count
+    # Most observations of a fast path land in the first bucket: no bisection for them.
+    lowest, lowest_bucket = bounds[0], buckets[0]
     if len(values) == 3:
         first, second, third = values
 
@@ -134,7 +136,10 @@ def _under_one_lock(
                 second._value += 1
                 third._value += 1
                 total._value += amount
-                buckets[bisect_left(bounds, amount)]._value += 1
+                if amount <= lowest:
+                    lowest_bucket._value += 1
+                else:
+                    buckets[bisect_left(bounds, amount)]._value += 1
 
         return count3_and_observe
 
@@ -143,6 +148,9 @@ def _under_one_lock(
             for value in values:
                 value._value += 1
             total._value += amount
-            buckets[bisect_left(bounds, amount)]._value += 1
+            if amount <= lowest:
+                lowest_bucket._value += 1
+            else:
+                buckets[bisect_left(bounds, amount)]._value += 1
 
     return count_and_observe

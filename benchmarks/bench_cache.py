@@ -1,4 +1,4 @@
-"""Cost of counting a LocMemCache get: plain Django vs ours vs the established package.
+"""Cost of counting a LocMemCache get and set: plain Django vs ours vs the established package.
 
     .venv/bin/python benchmarks/bench_cache.py
 
@@ -6,8 +6,10 @@ needs ``bash benchmarks/make-upstream-venv.sh`` once (it makes ``.venv-upstream`
 Each package is measured in a process of its own, started with ``python -I`` from a
 directory outside the repository so that neither can import the other, and each
 against plain Django's LocMemCache in the same process. The figure that matters is
-the *added* time per get (instrumented minus plain); our target is at most half of
-the established package's. Nothing is asserted: the numbers are printed.
+the *added* time per get (instrumented minus plain); our target is at most 0.35 x
+the established package's. ``set`` is timed the same way: the established package
+does not count it (its added cost is only its wrapper's, if any), ours counts it as an
+operation with its duration. Nothing is asserted: the numbers are printed.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from typing import TypedDict
 REPO = Path(__file__).resolve().parent.parent
 VENVS = {"ours": REPO / ".venv", "upstream": REPO / ".venv-upstream"}
 CASES = ("hit", "miss")
+SET_CASES = ("set",)
+GET_TARGET = 0.35
 
 
 class Measured(TypedDict):
@@ -64,10 +68,16 @@ def measure(number: int, repeat: int) -> Measured:
         instrumented={},
     )
     # Alternate plain and instrumented so that drift on a busy machine hits both alike.
-    for case in CASES:
-        key = "present" if case == "hit" else "absent"
-        plain_timer = timeit.Timer(partial(plain.get, key))
-        instrumented_timer = timeit.Timer(partial(instrumented.get, key))
+    for cache in (plain, instrumented):
+        cache.set("written", 1)  # binds the set operation's series
+    calls = {
+        "hit": lambda cache: partial(cache.get, "present"),
+        "miss": lambda cache: partial(cache.get, "absent"),
+        "set": lambda cache: partial(cache.set, "written", "value"),
+    }
+    for case in (*CASES, *SET_CASES):
+        plain_timer = timeit.Timer(calls[case](plain))
+        instrumented_timer = timeit.Timer(calls[case](instrumented))
         plain_best: list[float] = []
         instrumented_best: list[float] = []
         for _ in range(repeat):
@@ -114,24 +124,29 @@ def main() -> int:
         for name, venv in VENVS.items()
     }
     added = {
-        name: {case: r["instrumented"][case] - r["plain"][case] for case in CASES}
+        name: {case: r["instrumented"][case] - r["plain"][case] for case in (*CASES, *SET_CASES)}
         for name, r in results.items()
     }
-    print(f"LocMemCache.get, best of {args.repeat} x {args.number:,} gets, ns per get")
+    print(f"LocMemCache get and set, best of {args.repeat} x {args.number:,} calls, ns per call")
     print(f"{'':<14}{'plain':>9}{'counted':>9}{'added':>9}   package")
     for name, r in results.items():
-        for case in CASES:
+        for case in (*CASES, *SET_CASES):
             print(
                 f"{name + ' ' + case:<14}{r['plain'][case]:>9.0f}{r['instrumented'][case]:>9.0f}"
                 f"{added[name][case]:>9.0f}   django-prometheus {r['version']}"
             )
     for case in CASES:
         ratio = added["ours"][case] / added["upstream"][case]
-        verdict = "met" if ratio <= 0.5 else "NOT met"
+        verdict = "met" if ratio <= GET_TARGET else "NOT met"
         print(
             f"get {case}: our added cost is {ratio:.2f} x the established package's"
-            f" (target <= 0.50: {verdict})"
+            f" (target <= {GET_TARGET:.2f}: {verdict})"
         )
+    set_added, set_plain = added["ours"]["set"], results["ours"]["plain"]["set"]
+    print(
+        f"set: ours adds {set_added:.0f} ns to plain Django's {set_plain:.0f} ns"
+        f" ({set_added / set_plain:.0%}); the established package does not count set"
+    )
     return 0
 
 

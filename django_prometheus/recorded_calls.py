@@ -9,12 +9,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import NamedTuple, TypeAlias
 
-from django_prometheus.sinks.protocols import CacheGetOutcome, Component, Transport
+from django_prometheus.sinks.protocols import CacheGetOutcome, CacheOperation, Component, Transport
 
 __all__ = [
     "CacheBound",
     "CacheGet",
+    "CacheGetFinished",
     "CacheGetMany",
+    "CacheOperationDone",
+    "CacheOperationFailed",
     "ConnectionFailed",
     "ConnectionOpened",
     "DbBound",
@@ -191,12 +194,33 @@ class CacheGet(NamedTuple):
     outcome: CacheGetOutcome
 
 
+class CacheGetFinished(NamedTuple):
+    event: str
+    backend: str
+    outcome: CacheGetOutcome
+    seconds: float
+
+
 class CacheGetMany(NamedTuple):
     event: str
     backend: str
     hits: int
     misses: int
     fails: int
+
+
+class CacheOperationDone(NamedTuple):
+    event: str
+    backend: str
+    operation: CacheOperation
+    seconds: float
+
+
+class CacheOperationFailed(NamedTuple):
+    event: str
+    backend: str
+    operation: CacheOperation
+    seconds: float
 
 
 class ModelBound(NamedTuple):
@@ -254,7 +278,10 @@ RecordedCall: TypeAlias = (
     | PoolObserved
     | CacheBound
     | CacheGet
+    | CacheGetFinished
     | CacheGetMany
+    | CacheOperationDone
+    | CacheOperationFailed
     | ModelBound
     | ModelInserted
     | ModelUpdated

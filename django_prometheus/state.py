@@ -20,6 +20,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable, Hashable, Iterator, MutableMapping
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from django_prometheus.sinks.protocols import BoundDbSink, DbSink
     from django_prometheus.sinks.provider import SinkBundle, SinkSlot
 
-__all__ = ["Lazy", "LazyMap", "Memo", "creation_lock", "reset"]
+__all__ = ["CacheCall", "Lazy", "LazyMap", "Memo", "cache_call", "creation_lock", "reset"]
 
 _T = TypeVar("_T")
 _K = TypeVar("_K")
@@ -129,6 +130,21 @@ class LazyMap(Generic[_K, _V]):
             self._values.clear()
 
 
+class CacheCall:
+    """The cache operation a user called and that is still running in this context.
+
+    Calls the backend makes inside it (``get_or_set``'s ``get`` and ``add``, the
+    ``get`` of ``has_key``, an ``aset``'s ``set`` in a worker thread, …) see it and are
+    not counted as operations again; they set ``failed`` when they saw a failure the
+    client hid, so that the user's operation counts as an error.
+    """
+
+    __slots__ = ("failed",)
+
+    def __init__(self) -> None:
+        self.failed = False
+
+
 def once_per_class(cls: type, attribute: str, make: Callable[[], _T]) -> _T:
     """The value of ``cls.<attribute>`` set on ``cls`` itself (never inherited), made once."""
     value: _T | None = cls.__dict__.get(attribute)
@@ -199,6 +215,8 @@ model_mixins: Final[LazyMap[str, type[models.Model]]] = LazyMap()
 migration_exports: Final[list[tuple[PrometheusMigrationSink, MigrationExport]]] = []
 pre_scrape_hooks: Final[list[Callable[[], None]]] = []
 port_exporters: Final[list[PortExporter]] = []
+# The cache operation running in this context (copied into sync_to_async's thread).
+cache_call: Final[ContextVar[CacheCall | None]] = ContextVar("djp_cache_call", default=None)
 # What SetupPrometheusExportsFromConfig started, per process (a fork inherits the dict).
 exporter_from_config: Final[dict[int, PortExporter | None]] = {}
 

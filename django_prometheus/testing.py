@@ -29,7 +29,10 @@ from asgiref.sync import iscoroutinefunction
 from django_prometheus.recorded_calls import (
     CacheBound,
     CacheGet,
+    CacheGetFinished,
     CacheGetMany,
+    CacheOperationDone,
+    CacheOperationFailed,
     ConnectionFailed,
     ConnectionOpened,
     DbBound,
@@ -58,13 +61,22 @@ from django_prometheus.recorded_calls import (
     TemplateRendered,
     ViewResolved,
 )
-from django_prometheus.sinks.protocols import CacheGetOutcome, Component, Exemplar, Transport
+from django_prometheus.sinks.protocols import (
+    CacheGetOutcome,
+    CacheOperation,
+    Component,
+    Exemplar,
+    Transport,
+)
 from django_prometheus.sinks.provider import SinkBundle, pop_sinks, push_sinks
 
 __all__ = [
     "CacheBound",
     "CacheGet",
+    "CacheGetFinished",
     "CacheGetMany",
+    "CacheOperationDone",
+    "CacheOperationFailed",
     "ConnectionFailed",
     "ConnectionOpened",
     "DbBound",
@@ -239,8 +251,19 @@ class _FakeBoundCacheSink:
     def cache_get(self, outcome: CacheGetOutcome) -> None:
         self._calls.append(CacheGet("cache_get", self._backend, outcome))
 
+    def get_finished(self, outcome: CacheGetOutcome, seconds: float) -> None:
+        self._calls.append(CacheGetFinished("get_finished", self._backend, outcome, seconds))
+
     def cache_get_many(self, hits: int, misses: int, fails: int) -> None:
         self._calls.append(CacheGetMany("cache_get_many", self._backend, hits, misses, fails))
+
+    def operation_done(self, operation: CacheOperation, seconds: float) -> None:
+        self._calls.append(CacheOperationDone("operation_done", self._backend, operation, seconds))
+
+    def operation_failed(self, operation: CacheOperation, seconds: float) -> None:
+        self._calls.append(
+            CacheOperationFailed("operation_failed", self._backend, operation, seconds)
+        )
 
 
 class FakeCacheSink(_Recorder):

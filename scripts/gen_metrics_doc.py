@@ -23,7 +23,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.samples import Sample
 
 from django_prometheus.config import DEFAULT_LATENCY_BUCKETS, PrometheusConfig
-from django_prometheus.families import DOMAINS, Domain, Family
+from django_prometheus.families import CACHE_OPERATION_BUCKETS, DOMAINS, Domain, Family
 from django_prometheus.sinks.prometheus import PrometheusSinks
 
 __all__ = [
@@ -160,6 +160,17 @@ METRIC_NOTES: Final[Mapping[str, MetricNote]] = {
     "django_cache_get_fail_total": MetricNote(
         _CACHE, "a `get` that raised (counted even when the backend ignores exceptions)"
     ),
+    "django_cache_operations_total": MetricNote(
+        _CACHE,
+        "every call the application makes (`get` … `clear`, async forms under the sync name); "
+        "calls a backend makes inside another are not counted again",
+    ),
+    "django_cache_operation_errors_total": MetricNote(
+        _CACHE, "a call that raised, or whose client hid a failure we can see"
+    ),
+    "django_cache_operation_duration_seconds": MetricNote(
+        _CACHE, "every counted call, successful or not"
+    ),
     "django_model_inserts_total": MetricNote(
         _MODEL, "an instance was inserted (series exist at 0 from class creation)"
     ),
@@ -218,6 +229,8 @@ def build_reference_registry() -> CollectorRegistry:
     cache = sinks.cache.bind("locmem")
     for outcome in ("hit", "miss", "fail"):
         cache.cache_get(outcome)
+    cache.operation_done("get", 0.0003)
+    cache.operation_failed("set", 0.002)
 
     model = sinks.model.bind("book")
     model.model_inserted()
@@ -310,6 +323,8 @@ def _bucket_description(exported: Metric, declared: Family) -> str:
         return "histogram (latency buckets)"
     if declared.buckets == "body":
         return "histogram (size buckets)"
+    if declared.buckets == CACHE_OPERATION_BUCKETS:
+        return "histogram (cache buckets: 0.1 ms … 1 s)"
     raise MetricReferenceError(f"{exported.name} has buckets the doc does not describe")
 
 
@@ -393,6 +408,13 @@ _LABEL_VALUES: Final[tuple[tuple[str, str], ...]] = (
         (
             "`locmem`, `filebased`, `memcached`, `redis` (django-redis), `native_redis` "
             "(Django's own Redis backend)"
+        ),
+    ),
+    (
+        "`operation`",
+        (
+            "`get`, `set`, `add`, `delete`, `touch`, `incr`, `decr`, `has_key`, `get_many`, "
+            "`set_many`, `delete_many`, `get_or_set`, `clear` (`aset` counts as `set`)"
         ),
     ),
     ("`model`", "the name given to `ExportModelOperationsMixin(name)`"),

@@ -1,4 +1,4 @@
-"""Counting the gets of a Django cache backend.
+"""Counting the calls of a Django cache backend, and the outcome of its gets.
 
 :class:`InstrumentedCache` is mixed in front of a Django cache backend class. It
 asks the backend for the key with a private sentinel as the default, so a
@@ -6,7 +6,7 @@ stored value, however falsy (``0``, ``""``, ``None`` …), is a hit, and only an
 absent key is a miss; the caller still gets its own ``default`` back. A get
 that raises is a fail and the error goes on to the caller unchanged.
 
-What counts:
+What counts as a get (``django_cache_get_total`` and its outcomes):
 
 - ``get`` and ``aget``: one get each (Django runs ``aget`` as ``get`` in a thread).
 - ``get_many`` and ``aget_many``: one get per key asked for.
@@ -14,6 +14,10 @@ What counts:
   follows the ``add`` on a miss is not counted again.
 - Other calls that Django routes through ``get`` (``has_key`` and ``incr`` of
   some backends) count as the gets they are.
+
+What counts as an operation (``django_cache_operations_total`` …): each call the
+application makes, once, under its own name; see
+:mod:`django_prometheus.cache.operations`.
 
 A backend of your own can be counted the same way::
 
@@ -28,11 +32,18 @@ from functools import cached_property
 from typing import ClassVar, Final
 
 from asgiref.sync import sync_to_async
-from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
+from django.core.cache.backends.base import DEFAULT_TIMEOUT
 
 import django_prometheus.checks  # noqa: F401  (registers W006 even when the app is not installed)
+from django_prometheus import state
+from django_prometheus.cache.operations import CountedOperations, clock, hid_failure
 from django_prometheus.safety import instrumentation_failed
-from django_prometheus.sinks.protocols import BoundCacheSink, CacheGetOutcome, CacheSink
+from django_prometheus.sinks.protocols import (
+    BoundCacheSink,
+    CacheGetOutcome,
+    CacheOperation,
+    CacheSink,
+)
 from django_prometheus.sinks.provider import SinkSlot, default_sinks, fixed_slot, followed_slot
 
 __all__ = ["InstrumentedCache"]
@@ -47,6 +58,8 @@ class _Missing:
 
 # Never equal to anything a caller stores or passes as a default.
 _MISSING: Final = _Missing()
+_current: Final = state.cache_call
+_running_call: Final = state.cache_call.get
 
 
 class _NoSink:
@@ -57,7 +70,16 @@ class _NoSink:
     def cache_get(self, outcome: CacheGetOutcome) -> None:
         pass
 
+    def get_finished(self, outcome: CacheGetOutcome, seconds: float) -> None:
+        pass
+
     def cache_get_many(self, hits: int, misses: int, fails: int) -> None:
+        pass
+
+    def operation_done(self, operation: CacheOperation, seconds: float) -> None:
+        pass
+
+    def operation_failed(self, operation: CacheOperation, seconds: float) -> None:
         pass
 
 
@@ -69,14 +91,24 @@ def _bind(backend: str, sink: CacheSink) -> BoundCacheSink:
         return _NoSink()
 
 
-class InstrumentedCache(BaseCache):
-    """Counts the gets of the cache backend that follows it in the bases."""
+class InstrumentedCache(CountedOperations):
+    """Counts the calls and gets of the cache backend that follows it in the bases."""
 
     backend_label: ClassVar[str]
     """The ``backend`` label of this class's series."""
 
     _djp_checks_lost: ClassVar[bool] = False
     """Whether :meth:`_djp_lost` is worth asking (set where it is overridden)."""
+
+    _djp_fetches_many: ClassVar[bool] = False
+    """Whether the backend's ``get_many`` fetches all keys at once instead of calling ``get``."""
+
+    _djp_backend_get: ClassVar[Callable[..., object]]
+    """The ``get`` that follows ours in this class's bases (``super().get``, found once)."""
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._djp_backend_get = super().get
 
     def __init__(
         self, location: object, params: dict[str, object], *, sink: CacheSink | None = None
@@ -103,9 +135,16 @@ class InstrumentedCache(BaseCache):
     def _djp_sink(self) -> BoundCacheSink:
         return self._djp_slot.get()
 
-    def _djp_record(self, outcome: CacheGetOutcome) -> None:
+    def _djp_got(self, outcome: CacheGetOutcome, seconds: float) -> None:
+        """One get is over: its outcome, and the operation when the application called it."""
         try:
-            self._djp_sink.cache_get(outcome)
+            call = _current.get()
+            if call is None:
+                self._djp_sink.get_finished(outcome, seconds)
+            else:
+                self._djp_sink.cache_get(outcome)
+                if outcome == "fail":
+                    call.failed = True
         except Exception as error:
             instrumentation_failed("cache", error)
 
@@ -143,32 +182,60 @@ class InstrumentedCache(BaseCache):
                 else:
                     misses += 1
             self._djp_sink.cache_get_many(hits, misses, fails)
+            if fails:
+                hid_failure()
         except Exception as error:
             instrumentation_failed("cache", error)
 
     def get(self, key: object, default: object = None, version: int | None = None) -> object:
+        start = clock()
         try:
-            value = super().get(key, _MISSING, version)
+            value = self._djp_backend_get(key, _MISSING, version)
         except Exception:
-            self._djp_record("fail")
+            self._djp_got("fail", clock() - start)
             raise
+        seconds = clock() - start
         outcome: CacheGetOutcome
-        if value is _MISSING:
-            lost = self._djp_checks_lost and self._djp_is_lost(key, version)
-            outcome = "fail" if lost else "miss"
-            value = default
-        else:
+        if value is not _MISSING:
             outcome = "hit"
-        # Inlined rather than _djp_record: this is the hot path.
+        else:
+            value = default
+            outcome = (
+                "fail" if self._djp_checks_lost and self._djp_is_lost(key, version) else "miss"
+            )
+        # Inlined rather than _djp_got: this is the hot path.
         try:
             slot = self._djp_slot
             bound = slot.sink
             if bound is None:
                 bound = slot.resolve()
-            bound.cache_get(outcome)
+            call = _running_call()
+            if call is None:
+                bound.get_finished(outcome, seconds)
+            else:
+                bound.cache_get(outcome)
+                if outcome == "fail":
+                    call.failed = True
         except Exception as error:
             instrumentation_failed("cache", error)
         return value
+
+    async def aget(self, key: object, default: object = None, version: int | None = None) -> object:
+        return await self._djp_arun("get", super().aget, key, default, version)
+
+    def get_many(self, keys: Iterable[object], version: int | None = None) -> dict[object, object]:
+        return self._djp_run("get_many", self._djp_get_many, keys, version)
+
+    async def aget_many(
+        self, keys: Iterable[object], version: int | None = None
+    ) -> dict[object, object]:
+        return await self._djp_arun("get_many", super().aget_many, keys, version)
+
+    def _djp_get_many(self, keys: Iterable[object], version: int | None) -> dict[object, object]:
+        if self._djp_fetches_many:
+            return self._djp_get_many_counted(keys, version)
+        found: dict[object, object] = super().get_many(keys, version)
+        return found
 
     def _djp_get_many_counted(
         self, keys: Iterable[object], version: int | None
@@ -190,6 +257,26 @@ class InstrumentedCache(BaseCache):
         timeout: float | None = DEFAULT_TIMEOUT,
         version: int | None = None,
     ) -> object:
+        return self._djp_run("get_or_set", self._djp_get_or_set, key, default, timeout, version)
+
+    async def aget_or_set(
+        self,
+        key: object,
+        default: object | Callable[[], object],
+        timeout: float | None = DEFAULT_TIMEOUT,
+        version: int | None = None,
+    ) -> object:
+        return await self._djp_arun(
+            "get_or_set", self._djp_aget_or_set, key, default, timeout, version
+        )
+
+    def _djp_get_or_set(
+        self,
+        key: object,
+        default: object | Callable[[], object],
+        timeout: float | None,
+        version: int | None,
+    ) -> object:
         value = self.get(key, _MISSING, version)
         if value is not _MISSING:
             return value
@@ -199,12 +286,12 @@ class InstrumentedCache(BaseCache):
         # Another caller may have added the key first; its value wins, as in Django.
         return super().get(key, default, version)
 
-    async def aget_or_set(
+    async def _djp_aget_or_set(
         self,
         key: object,
         default: object | Callable[[], object],
-        timeout: float | None = DEFAULT_TIMEOUT,
-        version: int | None = None,
+        timeout: float | None,
+        version: int | None,
     ) -> object:
         value = await self.aget(key, _MISSING, version)
         if value is not _MISSING:

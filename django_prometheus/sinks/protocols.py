@@ -19,6 +19,7 @@ __all__ = [
     "BoundDbSink",
     "BoundModelSink",
     "CacheGetOutcome",
+    "CacheOperation",
     "CacheSink",
     "Component",
     "DbSink",
@@ -32,6 +33,11 @@ __all__ = [
 
 Transport: TypeAlias = Literal["http", "https"]
 CacheGetOutcome: TypeAlias = Literal["hit", "miss", "fail"]
+CacheOperation: TypeAlias = Literal[
+    "get", "set", "add", "delete", "touch", "incr", "decr", "has_key", "get_many", "set_many",
+    "delete_many", "get_or_set", "clear",
+]  # fmt: skip
+"""A public cache call, named by its sync form (``aset`` is ``set``)."""
 Component: TypeAlias = Literal["http", "db", "cache", "model", "migrations", "export"]
 Exemplar: TypeAlias = Mapping[str, str]
 
@@ -152,10 +158,24 @@ class BoundCacheSink(Protocol):
     """Cache events of one cache instance (backend label already bound)."""
 
     def cache_get(self, outcome: CacheGetOutcome) -> None:
-        """One ``get`` found its key (hit), did not (miss) or raised (fail)."""
+        """One ``get`` the backend made inside another call found its key (hit), did not
+        (miss) or failed (fail)."""
+
+    def get_finished(self, outcome: CacheGetOutcome, seconds: float) -> None:
+        """A ``get`` the application called is over after ``seconds``: it found its key
+        (hit), did not (miss), or failed (fail: it raised or its client hid a failure)."""
 
     def cache_get_many(self, hits: int, misses: int, fails: int) -> None:
         """One multi-key lookup answered several gets at once, one per key."""
+
+    def operation_done(self, operation: CacheOperation, seconds: float) -> None:
+        """A call the user made returned normally after ``seconds``.
+
+        Calls the backend makes inside another one are not reported.
+        """
+
+    def operation_failed(self, operation: CacheOperation, seconds: float) -> None:
+        """A call the user made raised, or returned after its client hid a failure."""
 
 
 class CacheSink(Protocol):

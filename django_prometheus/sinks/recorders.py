@@ -9,6 +9,11 @@ hold the lock, in-process or multiprocess alike) and find the bucket with
 ``bisect``. Anything unexpected falls back to the public methods, so a future
 prometheus_client changes speed, never results.
 
+:func:`joint_record` goes one step further for series that always move together
+(a get's count, its outcome, its operation count and duration): their in-process
+values are made to share one lock, so one acquisition moves them all. They still
+take that lock in their own ``inc``/``get``, so every other caller stays correct.
+
 Only for amounts we produce ourselves: non-negative counts, non-negative finite
 sizes and durations.
 """
@@ -17,10 +22,12 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from threading import Lock
 from typing import Final, TypeAlias
 
 from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.values import MutexValue
 
 __all__ = [
     "RECORD_NOTHING",
@@ -29,6 +36,7 @@ __all__ = [
     "counter_inc",
     "histogram_child",
     "histogram_observe",
+    "joint_record",
 ]
 
 Record: TypeAlias = Callable[[float], None]
@@ -79,3 +87,99 @@ def histogram_child(family: Histogram | None, *labels: str) -> Record:
     if family is None:
         return RECORD_NOTHING
     return histogram_observe(family.labels(*labels) if labels else family)
+
+
+def _bounds_and_buckets(child: Histogram) -> tuple[tuple[float, ...], tuple[object, ...]] | None:
+    try:
+        bounds = tuple(float(bound) for bound in child._upper_bounds)
+        buckets = tuple(child._buckets)
+    except (AttributeError, TypeError):
+        return None
+    if len(bounds) != len(buckets) or not bounds or bounds[-1] != math.inf:
+        return None
+    return bounds, buckets
+
+
+def joint_record(
+    counters: Sequence[Counter], histogram: Histogram | None = None, *, lock_of: Counter
+) -> Record:
+    """Add 1 to every child of ``counters`` and observe the amount in ``histogram``, at once.
+
+    Every value takes the lock of ``lock_of``'s value: recorders that share a value must
+    name the same ``lock_of``. Children must have no open labels.
+    """
+    incs = [counter_inc(child) for child in counters]
+    observe = None if histogram is None else histogram_observe(histogram)
+
+    def one_by_one(amount: float) -> None:
+        for inc in incs:
+            inc(1)
+        if observe is not None:
+            observe(amount)
+
+    counted = tuple(getattr(child, "_value", None) for child in counters)
+    found = None if histogram is None else _bounds_and_buckets(histogram)
+    total = None if histogram is None else getattr(histogram, "_sum", None)
+    observed = () if found is None else (total, *found[1])
+    if (
+        not counted
+        or (histogram is not None and found is None)
+        or any(type(value) is not MutexValue for value in (*counted, *observed))
+    ):
+        return one_by_one
+    lock = getattr(getattr(lock_of, "_value", None), "_lock", None)
+    if lock is None:
+        return one_by_one
+    for value in (*counted, *observed):
+        value._lock = lock  # type: ignore[union-attr]
+    values: tuple[MutexValue, ...] = tuple(value for value in counted if value is not None)
+    buckets: tuple[MutexValue, ...] = () if found is None else found[1]  # type: ignore[assignment]
+    bounds = () if found is None else found[0]
+    return _under_one_lock(lock, values, total, bounds, buckets)
+
+
+def _under_one_lock(
+    lock: Lock,
+    values: tuple[MutexValue, ...],
+    total: MutexValue | None,
+    bounds: tuple[float, ...],
+    buckets: tuple[MutexValue, ...],
+) -> Record:
+    # Unrolled for the sizes the cache sink uses: a get moves three counters and a histogram.
+    if total is None:
+
+        def count(amount: float) -> None:
+            with lock:
+                for value in values:
+                    value._value += 1
+
+        return count
+    # Most observations of a fast path land in the first bucket: no bisection for them.
+    lowest, lowest_bucket = bounds[0], buckets[0]
+    if len(values) == 3:
+        first, second, third = values
+
+        def count3_and_observe(amount: float) -> None:
+            with lock:
+                first._value += 1
+                second._value += 1
+                third._value += 1
+                total._value += amount
+                if amount <= lowest:
+                    lowest_bucket._value += 1
+                else:
+                    buckets[bisect_left(bounds, amount)]._value += 1
+
+        return count3_and_observe
+
+    def count_and_observe(amount: float) -> None:
+        with lock:
+            for value in values:
+                value._value += 1
+            total._value += amount
+            if amount <= lowest:
+                lowest_bucket._value += 1
+            else:
+                buckets[bisect_left(bounds, amount)]._value += 1
+
+    return count_and_observe

@@ -7,7 +7,7 @@ only the keys it wrote, so the shared Redis and memcached are left as they were.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -207,3 +207,108 @@ def test_other_caches_are_not_counted_under_this_label(counted: Counted) -> None
     for label in other_labels:
         for sample in SAMPLES:
             counted.snapshot.assert_no_change(sample, backend=label)
+
+
+OPERATION_NAMES = (
+    "get", "set", "add", "delete", "touch", "incr", "decr", "has_key", "get_many", "set_many",
+    "delete_many", "get_or_set", "clear",
+)  # fmt: skip
+OPERATIONS = "django_cache_operations_total"
+OPERATION_ERRORS = "django_cache_operation_errors_total"
+OPERATION_DURATIONS = "django_cache_operation_duration_seconds_count"
+
+# (operation, the sync call, the async call); "key" holds 1 before each call.
+CALLS: list[tuple[str, Callable[[BaseCache], object], Callable[[BaseCache], Awaitable[object]]]] = [
+    ("get", lambda c: c.get("key"), lambda c: c.aget("key")),
+    ("set", lambda c: c.set("key", 2), lambda c: c.aset("key", 2)),
+    ("add", lambda c: c.add("a", 2), lambda c: c.aadd("a", 2)),
+    ("delete", lambda c: c.delete("key"), lambda c: c.adelete("key")),
+    ("touch", lambda c: c.touch("key", 30), lambda c: c.atouch("key", 30)),
+    ("incr", lambda c: c.incr("key"), lambda c: c.aincr("key")),
+    ("decr", lambda c: c.decr("key"), lambda c: c.adecr("key")),
+    ("has_key", lambda c: c.has_key("key"), lambda c: c.ahas_key("key")),
+    ("get_many", lambda c: c.get_many(["key", "a"]), lambda c: c.aget_many(["key", "a"])),
+    ("set_many", lambda c: c.set_many({"a": 1, "b": 2}), lambda c: c.aset_many({"a": 1, "b": 2})),
+    ("delete_many", lambda c: c.delete_many(["key", "a"]), lambda c: c.adelete_many(["key", "a"])),
+    ("get_or_set", lambda c: c.get_or_set("a", 3), lambda c: c.aget_or_set("a", 3)),
+    ("clear", lambda c: c.clear(), lambda c: c.aclear()),
+]
+CALL_IDS = [operation for operation, _, _ in CALLS]
+
+
+def operations_moved(counted: Counted, sample: str) -> dict[str, float]:
+    """How far each operation's series of ``sample`` moved, leaving out those that did not."""
+    moved = {
+        operation: counted.snapshot.diff(sample, backend=counted.label, operation=operation)
+        for operation in OPERATION_NAMES
+    }
+    return {operation: diff for operation, diff in moved.items() if diff}
+
+
+def assert_counted_once(counted: Counted, operation: str) -> None:
+    assert operations_moved(counted, OPERATIONS) == {operation: 1}
+    assert operations_moved(counted, OPERATION_DURATIONS) == {operation: 1}
+    assert operations_moved(counted, OPERATION_ERRORS) == {}
+
+
+@pytest.mark.parametrize(("operation", "call", "acall"), CALLS, ids=CALL_IDS)
+def test_each_operation_counts_once_under_its_own_name(
+    counted: Counted,
+    operation: str,
+    call: Callable[[BaseCache], object],
+    acall: Callable[[BaseCache], Awaitable[object]],
+) -> None:
+    counted.cache.set("key", 1)
+    counted.snapshot = MetricsSnapshot()
+    call(counted.cache)
+    assert_counted_once(counted, operation)
+
+
+@pytest.mark.parametrize(("operation", "call", "acall"), CALLS, ids=CALL_IDS)
+async def test_each_async_operation_counts_once_under_the_sync_name(
+    counted: Counted,
+    operation: str,
+    call: Callable[[BaseCache], object],
+    acall: Callable[[BaseCache], Awaitable[object]],
+) -> None:
+    await counted.cache.aset("key", 1)
+    counted.snapshot = MetricsSnapshot()
+    await acall(counted.cache)
+    assert_counted_once(counted, operation)
+
+
+@pytest.mark.parametrize(("operation", "call", "acall"), CALLS, ids=CALL_IDS)
+def test_each_operation_answers_as_the_plain_backend(
+    counted: Counted,
+    operation: str,
+    call: Callable[[BaseCache], object],
+    acall: Callable[[BaseCache], Awaitable[object]],
+) -> None:
+    """Same store, same prefix: ours and the plain backend give the same answer."""
+    answers = []
+    for cache in (counted.cache, counted.plain):
+        cache.delete_many(["a", "b"])
+        cache.set("key", 1)
+        answers.append(call(cache))
+    assert answers[0] == answers[1]
+
+
+def test_contract_gets_follow_the_calls_that_read(counted: Counted) -> None:
+    """The get families keep their meaning: get_or_set is one get, get_many one per key."""
+    cache = counted.cache
+    cache.set("key", 1)
+    counted.snapshot = MetricsSnapshot()
+    cache.get_or_set("key", 5)
+    cache.get_or_set("a", 5)
+    cache.get_many(["key", "a", "absent"])
+    cache.set("b", 1)
+    cache.delete("b")
+    gets, hits, misses, fails = counted.moved()
+    assert (hits, misses, fails) == (3, 2, 0)
+    assert gets == hits + misses
+    assert operations_moved(counted, OPERATIONS) == {
+        "get_or_set": 2,
+        "get_many": 1,
+        "set": 1,
+        "delete": 1,
+    }

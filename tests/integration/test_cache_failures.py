@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +43,8 @@ class Unreachable:
     label: str
     location: Callable[[int], str]
     options: dict[str, object]
+    unseen: frozenset[str] = frozenset()
+    """Operations whose failure the client tells no one about (see the README)."""
 
 
 def _memcached(port: int) -> str:
@@ -70,6 +73,8 @@ UNREACHABLE = [
             "memcached",
             _memcached,
             {"ignore_exc": True},
+            # HashClient swallows the error inside set_many and reports every key stored.
+            frozenset({"set_many"}),
         ),
         id="pymemcache-ignore_exc",
     ),
@@ -300,3 +305,102 @@ def test_without_django_redis_only_redis_cache_fails_and_says_what_to_install() 
         "native: NativeRedisCache 0",
         "hits: 1.0",
     ]
+
+
+OPERATIONS = "django_cache_operations_total"
+OPERATION_ERRORS = "django_cache_operation_errors_total"
+
+# (what, operation, a call the application makes); the a… forms count under the sync name.
+OPERATION_CALLS: list[tuple[str, str, Callable[[BaseCache], object]]] = [
+    ("get", "get", lambda c: c.get("key", "default")),
+    ("set", "set", lambda c: c.set("key", 1)),
+    ("add", "add", lambda c: c.add("key", 1)),
+    ("delete", "delete", lambda c: c.delete("key")),
+    ("touch", "touch", lambda c: c.touch("key", 30)),
+    ("incr", "incr", lambda c: c.incr("key")),
+    ("decr", "decr", lambda c: c.decr("key")),
+    ("has_key", "has_key", lambda c: c.has_key("key")),
+    ("get_many", "get_many", lambda c: c.get_many(["a", "b"])),
+    ("set_many", "set_many", lambda c: c.set_many({"a": 1, "b": 2})),
+    ("delete_many", "delete_many", lambda c: c.delete_many(["a", "b"])),
+    ("get_or_set", "get_or_set", lambda c: c.get_or_set("key", "made")),
+    ("clear", "clear", lambda c: c.clear()),
+    ("aget", "get", lambda c: async_to_sync(c.aget)("key", "default")),
+    ("aset", "set", lambda c: async_to_sync(c.aset)("key", 1)),
+    ("aadd", "add", lambda c: async_to_sync(c.aadd)("key", 1)),
+    ("adelete", "delete", lambda c: async_to_sync(c.adelete)("key")),
+    ("atouch", "touch", lambda c: async_to_sync(c.atouch)("key", 30)),
+    ("aincr", "incr", lambda c: async_to_sync(c.aincr)("key")),
+    ("adecr", "decr", lambda c: async_to_sync(c.adecr)("key")),
+    ("ahas_key", "has_key", lambda c: async_to_sync(c.ahas_key)("key")),
+    ("aget_many", "get_many", lambda c: async_to_sync(c.aget_many)(["a", "b"])),
+    ("aset_many", "set_many", lambda c: async_to_sync(c.aset_many)({"a": 1, "b": 2})),
+    ("adelete_many", "delete_many", lambda c: async_to_sync(c.adelete_many)(["a", "b"])),
+    ("aget_or_set", "get_or_set", lambda c: async_to_sync(c.aget_or_set)("key", "made")),
+    ("aclear", "clear", lambda c: async_to_sync(c.aclear)()),
+]
+
+
+def _operation_diffs(snapshot: MetricsSnapshot, sample: str, label: str) -> dict[str, float]:
+    names = {operation for _, operation, _ in OPERATION_CALLS}
+    diffs = {name: snapshot.diff(sample, backend=label, operation=name) for name in names}
+    return {name: diff for name, diff in diffs.items() if diff}
+
+
+@pytest.mark.parametrize("backend", UNREACHABLE)
+@pytest.mark.parametrize(
+    ("what", "operation", "call"), OPERATION_CALLS, ids=[what for what, _, _ in OPERATION_CALLS]
+)
+def test_every_operation_on_an_unreachable_server_is_an_error_and_answers_as_plain(
+    backend: Unreachable, what: str, operation: str, call: Callable[[BaseCache], object]
+) -> None:
+    location = backend.location(services.closed_port())
+    common = {
+        "LOCATION": location,
+        "KEY_PREFIX": f"djp_cache_tests:{uuid.uuid4().hex}",
+        "OPTIONS": backend.options,
+    }
+    with override_settings(
+        CACHES={
+            "default": {**common, "BACKEND": backend.ours},
+            "plain": {**common, "BACKEND": backend.plain},
+        }
+    ):
+        ours, plain = caches["default"], caches["plain"]
+        expected = outcome(partial(call, plain))
+        snapshot = MetricsSnapshot()
+        assert outcome(partial(call, ours)) == expected
+        assert _operation_diffs(snapshot, OPERATIONS, backend.label) == {operation: 1}
+        errors = {} if what in backend.unseen else {operation: 1}
+        assert _operation_diffs(snapshot, OPERATION_ERRORS, backend.label) == errors
+
+
+RAISING = [
+    param
+    for param in UNREACHABLE
+    if param.id in {"pymemcache", "pylibmc", "native_redis", "django_redis"}
+]
+
+
+@pytest.mark.parametrize("backend", RAISING)
+def test_the_error_reaching_the_caller_is_raised_where_the_client_raised_it(
+    backend: Unreachable,
+) -> None:
+    location = backend.location(services.closed_port())
+    common = {"LOCATION": location, "KEY_PREFIX": f"djp_cache_tests:{uuid.uuid4().hex}"}
+    with override_settings(
+        CACHES={
+            "default": {**common, "BACKEND": backend.ours},
+            "plain": {**common, "BACKEND": backend.plain},
+        }
+    ):
+        expected = outcome(lambda: caches["plain"].set("key", 1))
+        assert expected[0] == "raised"
+        error_type = expected[1]
+        assert isinstance(error_type, type)
+        assert issubclass(error_type, Exception)
+        with pytest.raises(error_type) as raised:
+            caches["default"].set("key", 1)
+    innermost = traceback.extract_tb(raised.value.__traceback__)[-1]
+    assert "django_prometheus" not in innermost.filename
+    assert any("django_prometheus" in str(entry.path) for entry in raised.traceback)

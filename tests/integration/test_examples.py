@@ -459,6 +459,7 @@ def test_every_alert_has_severity_summary_and_description() -> None:
         "DjangoDatabaseConnectionErrors",
         "DjangoDbPoolExhausted",
         "DjangoCacheHitRatioDrop",
+        "DjangoCacheErrorRatioHigh",
         "DjangoUnappliedMigrations",
         "DjangoPrometheusInstrumentationErrors",
     ]

@@ -99,7 +99,10 @@ def assert_every_instrument_recorded(fakes: FakeSinks) -> None:
     # The count, and the save's INSERT; on the alias and vendor of the open connection.
     assert [(call.alias, call.vendor) for call in queries] == [("default", "sqlite")] * 2
     assert fakes.db.events().count("connection_opened") == 0
-    assert fakes.cache.calls == [("bind", "locmem"), ("cache_get", "locmem", "miss")]
+    assert [call[:3] for call in fakes.cache.calls] == [
+        ("bind", "locmem"),
+        ("get_finished", "locmem", "miss"),
+    ]
     assert fakes.model.calls == [("bind", "dog"), ("model_inserted", "dog")]
     assert fakes.errors.calls == []
 
@@ -187,7 +190,7 @@ async def test_under_asgi_the_fakes_see_the_request_too() -> None:
         "query_executed",
         "query_executed",
     ]
-    assert fakes.cache.events() == ["bind", "cache_get"]
+    assert fakes.cache.events() == ["bind", "get_finished"]
     assert fakes.model.calls == [("bind", "dog"), ("model_inserted", "dog")]
 
     snapshot = MetricsSnapshot()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram, values
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from django_prometheus.sinks.recorders import counter_inc, histogram_observe
+from django_prometheus.sinks.recorders import counter_inc, histogram_observe, joint_record
 
 BUCKETS = (0.0, 1.0, 2.0, 4.0, 8.0, math.inf)
 AMOUNTS = [0, 0.0, 0.5, 1, 1.0, 1.5, 2, 3.99, 4, 8, 8.01, 1e9, math.inf]
@@ -78,3 +79,80 @@ def test_unexpected_internals_fall_back_to_the_public_methods() -> None:
     odd = Odd()
     assert counter_inc(odd) == odd.inc  # type: ignore[arg-type]
     assert histogram_observe(odd) == odd.observe  # type: ignore[arg-type]
+
+
+def _joint_families(registry: CollectorRegistry, prefix: str) -> tuple[list[Counter], Histogram]:
+    counters = [
+        Counter(f"{prefix}_c{index}", "c", ["k"], registry=registry).labels("v")
+        for index in range(4)
+    ]
+    histogram = Histogram(f"{prefix}_h", "h", ["k"], buckets=BUCKETS, registry=registry)
+    return counters, histogram.labels("v")
+
+
+def _samples(registry: CollectorRegistry, prefix: str) -> dict[tuple[str, str], float]:
+    return {
+        (sample.name[len(prefix) :], sample.labels.get("le", "")): sample.value
+        for family in registry.collect()
+        for sample in family.samples
+        if sample.name.startswith(prefix) and not sample.name.endswith("_created")
+    }
+
+
+def record_joint(registry: CollectorRegistry) -> None:
+    slow_counters, slow = _joint_families(registry, "slow")
+    fast_counters, fast = _joint_families(registry, "fast")
+    lock_of = fast_counters[0]
+    recorders = [
+        joint_record(fast_counters[:3], fast, lock_of=lock_of),
+        joint_record(fast_counters[:2], fast, lock_of=lock_of),
+        joint_record(fast_counters, fast, lock_of=lock_of),
+        joint_record(fast_counters[1:2], None, lock_of=lock_of),
+    ]
+    shapes = [(3, True), (2, True), (4, True), (1, False)]
+    for amount in AMOUNTS:
+        for record, (count, observed) in zip(recorders, shapes, strict=True):
+            record(amount)
+            for child in slow_counters[:count] if count != 1 else slow_counters[1:2]:
+                child.inc(1)
+            if observed:
+                slow.observe(amount)
+
+
+def test_joint_records_move_what_the_public_api_moves() -> None:
+    registry = CollectorRegistry()
+    record_joint(registry)
+    slow, fast = _samples(registry, "slow"), _samples(registry, "fast")
+    assert fast == slow
+    assert fast[("_h_count", "")] == 3 * len(AMOUNTS)
+
+
+def test_joint_records_fall_back_in_multiprocess_mode(multiprocess: Path) -> None:
+    record_joint(CollectorRegistry())
+    aggregated = CollectorRegistry()
+    MultiProcessCollector(aggregated, str(multiprocess))  # type: ignore[no-untyped-call]
+    assert _samples(aggregated, "fast") == _samples(aggregated, "slow")
+
+
+def test_joint_records_share_the_lock_so_threads_lose_nothing() -> None:
+    registry = CollectorRegistry()
+    counters, histogram = _joint_families(registry, "t")
+    record = joint_record(counters[:3], histogram, lock_of=counters[0])
+    public = counters[1].inc  # another caller of a shared value, through its own lock
+    assert {id(child._value._lock) for child in counters[:3]} == {id(counters[0]._value._lock)}
+
+    def work() -> None:
+        for _ in range(2000):
+            record(0.5)
+            public(1)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    samples = _samples(registry, "t")
+    assert samples[("_c0_total", "")] == 8000
+    assert samples[("_c1_total", "")] == 16000
+    assert samples[("_h_count", "")] == 8000
+    assert samples[("_h_sum", "")] == 4000

@@ -58,6 +58,9 @@ def test_domains_are_created_lazily_and_once(
         "django_cache_get_hits",
         "django_cache_get_misses",
         "django_cache_get_fail",
+        "django_cache_operations",
+        "django_cache_operation_errors",
+        "django_cache_operation_duration_seconds",
     }
 
 

@@ -13,3 +13,4 @@ __all__ = ["FileBasedCache"]
 
 class FileBasedCache(InstrumentedCache, filebased.FileBasedCache):
     backend_label: ClassVar[str] = "filebased"
+    _djp_leaves: ClassVar[frozenset[str]] = frozenset({"set", "delete", "touch", "clear"})

@@ -13,3 +13,4 @@ __all__ = ["LocMemCache"]
 
 class LocMemCache(InstrumentedCache, locmem.LocMemCache):
     backend_label: ClassVar[str] = "locmem"
+    _djp_leaves: ClassVar[frozenset[str]] = frozenset({"set", "delete", "touch", "clear"})

@@ -9,7 +9,6 @@ raises an ImportError that says what to install.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar, Final
 
 from django.core.cache.backends import redis as django_redis_backend
@@ -31,9 +30,8 @@ _OPTIONAL_PACKAGES: Final = frozenset({"django_redis", "redis"})
 
 class NativeRedisCache(InstrumentedCache, django_redis_backend.RedisCache):
     backend_label: ClassVar[str] = "native_redis"
-
-    def get_many(self, keys: Iterable[object], version: int | None = None) -> dict[object, object]:
-        return self._djp_get_many_counted(keys, version)
+    _djp_leaves: ClassVar[frozenset[str]] = frozenset({"set", "delete", "touch", "clear"})
+    _djp_fetches_many: ClassVar[bool] = True
 
 
 def __getattr__(name: str) -> object:

@@ -8,7 +8,7 @@ import threading
 import pytest
 from prometheus_client import CollectorRegistry
 
-from django_prometheus.config import load_config
+from django_prometheus.config import PrometheusConfig, load_config
 from django_prometheus.sinks.prometheus import BODY_SIZE_BUCKETS, PrometheusSinks, get_sinks
 from django_prometheus.sinks.protocols import (
     CacheGetOutcome,
@@ -334,3 +334,39 @@ def test_fakes_satisfy_the_protocols_and_record_calls() -> None:
     assert errors.calls == [("instrumentation_failed", "db")]
     errors.clear()
     assert errors.calls == []
+
+
+def test_disabled_families_of_every_domain_are_not_exported_and_cost_no_error() -> None:
+    disabled = [
+        "django_cache_get_fail_total",
+        "django_cache_operation_duration_seconds",
+        "django_db_query_duration_seconds",
+        "django_model_deletes_total",
+        "django_migrations_unapplied_total",
+    ]
+    registry = CollectorRegistry()
+    config = PrometheusConfig(disabled_metrics=disabled)  # type: ignore[arg-type]
+    sinks = PrometheusSinks(registry, config=config)
+    cache = sinks.cache.bind("locmem")
+    cache.get_finished("fail", 0.001)
+    cache.operation_done("set", 0.001)
+    db = sinks.db.bind("default", "sqlite")
+    db.query_executed(0.01)
+    model = sinks.model.bind("dog")
+    model.model_deleted()
+    model.model_inserted()
+    sinks.migrations.migrations_counted("default", 3, 1)
+    names = {family.name for family in registry.collect()}
+    assert not {name.removesuffix("_total") for name in disabled} & names
+    assert registry.get_sample_value("django_cache_get_total", {"backend": "locmem"}) == 1.0
+    assert (
+        registry.get_sample_value(
+            "django_db_execute_total", {"alias": "default", "vendor": "sqlite"}
+        )
+        == 1.0
+    )
+    assert registry.get_sample_value("django_model_inserts_total", {"model": "dog"}) == 1.0
+    assert (
+        registry.get_sample_value("django_migrations_applied_total", {"connection": "default"})
+        == 3.0
+    )

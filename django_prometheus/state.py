@@ -3,7 +3,7 @@
 Two kinds, declared below in two groups:
 
 * **Caches** of values derived from settings, headers or responses (the
-  configuration, format negotiations, access policies, label values, the rate
+  configuration, format negotiations, exposition lines, access policies, label values, the rate
   limit of error logs). :func:`reset` empties them; they fill again on use.
 * **Identities** that must not change under live objects: families registered in
   a registry, cursor classes that open connections use, model mixin classes, the
@@ -27,10 +27,13 @@ if TYPE_CHECKING:
     import re
 
     from django.db import models
+    from prometheus_client.metrics import MetricWrapperBase
     from prometheus_client.registry import Collector, CollectorRegistry
 
     from django_prometheus.access import AccessPolicy
     from django_prometheus.config import PathMatcher, PrometheusConfig
+    from django_prometheus.exposition.formats import Format
+    from django_prometheus.exposition.lines import FamilyLines
     from django_prometheus.http_metrics import Metrics
     from django_prometheus.migrations import MigrationExport
     from django_prometheus.multiprocess import MultiProcessRegistry
@@ -164,7 +167,12 @@ project_config: Final[Lazy[PrometheusConfig]] = Lazy()
 standalone_configs: Final[Memo[str | None, PrometheusConfig]] = Memo(4)
 path_matchers: Final[Memo[tuple[re.Pattern[str], ...], PathMatcher | None]] = Memo(16)
 # A scraper sends the same Accept and Accept-Encoding on every scrape.
-negotiations: Final[Memo[str, tuple[Callable[[Collector], bytes], str]]] = Memo(64)
+negotiations: Final[Memo[str, tuple[Callable[[Collector], bytes], str, Format | None]]] = Memo(64)
+# The exposition lines of each stock metric that was scraped: held weakly, so they die
+# with the metric; a metric's removed children are dropped by the next scrape.
+exposition_families: Final[weakref.WeakKeyDictionary[MetricWrapperBase, FamilyLines]] = (
+    weakref.WeakKeyDictionary()
+)
 gzip_acceptance: Final[Memo[str, bool]] = Memo(64)
 access_policies: Final[Memo[int, tuple[PrometheusConfig, AccessPolicy]]] = Memo(4)
 multiprocess_registries: Final[Memo[str, MultiProcessRegistry]] = Memo(4)
@@ -176,8 +184,11 @@ ssl_proxy_header: Final[Lazy[tuple[object]]] = Lazy()
 errors_last_logged: Final[dict[str, float]] = {}
 errors_suppressed: Final[dict[str, int]] = {}
 
-_CACHES: Final[tuple[Memo[Any, Any] | Lazy[Any] | dict[str, Any], ...]] = (
+_CACHES: Final[
+    tuple[Memo[Any, Any] | Lazy[Any] | dict[str, Any] | weakref.WeakKeyDictionary[Any, Any], ...]
+] = (
     project_config,
+    exposition_families,
     standalone_configs,
     path_matchers,
     negotiations,

@@ -11,7 +11,10 @@ or import the hooks into your own configuration file::
     from django_prometheus.gunicorn import child_exit, on_starting  # noqa: F401
 
 ``on_starting`` empties the directory of the previous run's files when the master
-starts; ``child_exit`` forgets the live gauges of a worker that exited. Both do
+starts; ``child_exit`` forgets the live gauges of a worker that exited and folds its
+counters, histograms, summaries and ``min``/``max``/``sum``/``mostrecent`` gauges into
+the directory's archive files (see ``django_prometheus.multiprocess_compaction``), so a
+server recycling workers with ``--max-requests`` keeps a bounded number of files. Both do
 nothing when ``PROMETHEUS_MULTIPROC_DIR`` is not set. gunicorn is not imported:
 the hooks only read the worker's ``pid``.
 
@@ -40,7 +43,9 @@ def on_starting(server: object) -> None:
 
 
 def child_exit(server: object, worker: _Worker) -> None:
-    """A worker exited (in the master): drop its ``live*`` gauges from the aggregate."""
-    from django_prometheus.multiprocess import mark_dead
+    """A worker exited (in the master): drop its ``live*`` gauges from the aggregate and
+    fold the rest of its files into the archives."""
+    from django_prometheus.multiprocess import compact_dead_worker, mark_dead
 
     mark_dead(worker.pid)
+    compact_dead_worker(worker.pid)

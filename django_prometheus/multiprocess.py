@@ -16,15 +16,21 @@ from typing import NamedTuple
 
 from django.core.exceptions import ImproperlyConfigured
 from prometheus_client import CollectorRegistry
-from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.multiprocess import mark_process_dead
 
 from django_prometheus import state
 from django_prometheus.config import MULTIPROC_DIR_ENV
+from django_prometheus.multiprocess_compaction import (
+    CompactedCollector,
+    CompactionReport,
+    compact_dead,
+)
 
 __all__ = [
     "DirProblem",
     "MultiProcessRegistry",
     "clean_multiproc_dir",
+    "compact_dead_worker",
     "ensure_multiproc_dir",
     "mark_dead",
     "multiproc_dir_issue",
@@ -96,13 +102,15 @@ class MultiProcessRegistry(CollectorRegistry):
 def multiprocess_registry(path: str) -> MultiProcessRegistry:
     """A registry whose only collector merges the files of every process in ``path``.
 
-    The collector keeps no state between scrapes (it reads the files anew on each
-    ``collect``), so one registry per directory is reused.
+    The collector is prometheus_client's merge of every file a scrape should read (the
+    archives of compacted processes, not the files they already contain), under the
+    directory's shared lock. It keeps no state between scrapes (it reads the files anew
+    on each ``collect``), so one registry per directory is reused.
     """
     registry = state.multiprocess_registries.get(path)
     if registry is None:
         registry = MultiProcessRegistry(auto_describe=False)
-        MultiProcessCollector(registry, path=path)  # type: ignore[no-untyped-call]
+        registry.register(CompactedCollector(path))
         state.multiprocess_registries.remember(path, registry)
     return registry
 
@@ -115,12 +123,28 @@ def mark_dead(pid: int, path: str | None = None) -> None:
     mark_process_dead(pid, path)  # type: ignore[no-untyped-call]
 
 
+def compact_dead_worker(pid: int, path: str | None = None) -> CompactionReport | None:
+    """Fold the files of the exited process ``pid`` into the directory's archives.
+
+    Never raises: a failure is logged and the files stay (a scrape still counts them).
+    """
+    path = path if path is not None else os.environ.get(MULTIPROC_DIR_ENV)
+    if not path:
+        return None
+    try:
+        return compact_dead(pid, path)
+    except Exception:
+        logger.exception("Could not compact the metric files of process %d in %s", pid, path)
+        return None
+
+
 def clean_multiproc_dir(path: str | None = None) -> int:
     """Delete the sample files left by earlier runs; returns how many were removed.
 
     Call it once before any worker starts (a server restart would otherwise keep
     counting on top of the old processes' files and show their gauges forever).
-    Only prometheus_client's ``*.db`` files are touched, never the directory.
+    Only prometheus_client's ``*.db`` files (the archives of compacted processes
+    among them) are touched, never the directory or its lock file.
     """
     path = path if path is not None else os.environ.get(MULTIPROC_DIR_ENV)
     if not path:

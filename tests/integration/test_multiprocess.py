@@ -156,6 +156,9 @@ def test_gunicorn_hooks_forget_dead_workers_and_stale_files(
     hooks.child_exit(object(), Worker())
     assert not live.exists()
     assert (multiproc_dir / f"gauge_livesum_{second}.db").exists()
+    # Its counter and histogram were folded into the archives.
+    assert not (multiproc_dir / f"counter_{first}.db").exists()
+    assert (multiproc_dir / "counter_archive.db").exists()
     after = samples(client.get("/metrics").content)
     # The dead worker's live gauge is gone; what it counted stays counted.
     assert (after["djp_mp_live"], after["djp_mp_requests_total"]) == (1.0, 3.0)
@@ -163,7 +166,11 @@ def test_gunicorn_hooks_forget_dead_workers_and_stale_files(
     keep = multiproc_dir / "README"
     keep.write_text("not a metrics file")
     hooks.on_starting(object())
-    assert sorted(path.name for path in multiproc_dir.iterdir()) == ["README"]
+    # The lock file scrapes and compactions share stays: removing it could split the lock.
+    assert sorted(path.name for path in multiproc_dir.iterdir()) == [
+        ".django-prometheus.lock",
+        "README",
+    ]
     assert samples(client.get("/metrics").content) == {}
 
 

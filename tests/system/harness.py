@@ -442,6 +442,7 @@ def start_server(
     workers: int = 1,
     multiprocess: bool = False,
     env: Mapping[str, str] | None = None,
+    server_args: Sequence[str] = (),
 ) -> Server:
     """Start the project under ``kind`` on a free loopback port and wait until it serves.
 
@@ -474,6 +475,7 @@ def start_server(
             "--timeout", "60",
             "--graceful-timeout", "5",
             "--log-level", "warning",
+            *server_args,
         ]  # fmt: skip
     else:
         command = [

@@ -34,7 +34,6 @@ from tests.system.traffic import (
     assert_db_and_cache_counts,
     assert_http_counts,
     build_plan,
-    read_process_files,
     wsgi_mix,
 )
 
@@ -107,9 +106,11 @@ def test_sigkill_of_an_idle_worker_loses_no_count_and_drops_its_gauge(
     server.wait_until_all_workers_serve()
     replaced_after = time.monotonic() - started
 
-    # child_exit removed the dead worker's live gauge file; its counters stay.
+    # child_exit removed the dead worker's live gauge file and folded its counters into
+    # the archives: its counts stay.
     assert not list(server.multiproc_dir.glob(f"gauge_live*_{victim}.db"))
-    assert (server.multiproc_dir / f"counter_{victim}.db").exists()
+    assert not (server.multiproc_dir / f"counter_{victim}.db").exists()
+    assert (server.multiproc_dir / "counter_archive.db").exists()
 
     plan = build_plan(wsgi_mix(), seed=2)
     send(gunicorn, plan)
@@ -150,13 +151,9 @@ def test_sigkill_mid_request_accounts_for_the_lost_request(
     answered = sum(1 for answer in result.answers if answer.status == 200)
     lost = len(slow) - answered
     assert set(result.statuses()) <= {0, 200}
-    # The dead worker's files tell whether its last request had entered the middlewares.
-    dead = read_process_files(server.multiproc_dir, victim, tmp_path / "dead")
-    in_flight = dead["django_http_requests_before_middlewares_total"] - dead.get(
-        "django_http_responses_before_middlewares_total", 0.0
-    )
+    # child_exit folded the dead worker's files into the archives.
+    assert not list(server.multiproc_dir.glob(f"*_{victim}.db"))
     assert lost <= 1
-    assert in_flight in (0, lost)
 
     def delta(name: str, **labels: str) -> float:
         return after.value(name, **labels) - before.value(name, **labels)
@@ -164,6 +161,9 @@ def test_sigkill_mid_request_accounts_for_the_lost_request(
     # Scrapes after ``before``: readiness checks and ``after``. ``before`` itself had
     # entered before it was rendered and left after; ``after`` entered but has not left.
     scrapes = server.scrapes - scrapes_before
+    # Whether the killed worker's last request had entered the middlewares.
+    in_flight = delta("django_http_requests_before_middlewares_total") - answered - scrapes
+    assert in_flight in (0, lost)
     assert delta("django_http_requests_before_middlewares_total") == answered + in_flight + scrapes
     assert delta("django_http_responses_before_middlewares_total") == answered + scrapes
     assert (

@@ -60,9 +60,18 @@ def start_worker(directory: Path, share: int, *extra: str) -> subprocess.Popen[b
     )
 
 
-def run_workers(directory: Path, shares: list[int], *extra: str) -> list[int]:
+def run_workers(
+    directory: Path, shares: list[int], *extra: str, one_after_another: bool = False
+) -> list[int]:
+    """Run a worker per share; ``one_after_another`` when the order of their writes matters
+    (``mostrecent`` gauges), else side by side."""
     pids = []
-    for worker in [start_worker(directory, share, *extra) for share in shares]:
+    workers: Iterator[subprocess.Popen[bytes]]
+    if one_after_another:
+        workers = (start_worker(directory, share, *extra) for share in shares)
+    else:
+        workers = iter([start_worker(directory, share, *extra) for share in shares])
+    for worker in workers:
         out, err = worker.communicate(timeout=60)
         assert worker.returncode == 0, err.decode()
         pids.append(int(out))
@@ -135,7 +144,7 @@ def test_totals_are_exact_after_compaction(directory: Path) -> None:
 
 
 def test_gauges_follow_their_mode(directory: Path) -> None:
-    first, second, third = run_workers(directory, [2, 5, 3])
+    first, second, third = run_workers(directory, [2, 5, 3], one_after_another=True)
     compact_pids([first, second], str(directory))
     after = scrape(directory)
     gauges = {

@@ -7,7 +7,7 @@
     def test_home(client):
         with use_sinks(FakeSinks()) as fakes:
             client.get("/")
-        assert fakes.http.events()[:2] == ["request_entered", "request_received"]
+        assert fakes.http.events()[:2] == ["request_started", "request_entered"]
 
 Each fake keeps ``calls``: typed records (named tuples) whose first field is the
 event name and whose other fields are the protocol method's parameters, so a

@@ -39,6 +39,7 @@ from django_prometheus.http_metrics import MetricOptions, Metrics
 from django_prometheus.middleware_base import (
     ENTERED,
     EXEMPT,
+    NO_EXEMPLAR,
     PrometheusMiddlewareBase,
 )
 from django_prometheus.sinks.protocols import HttpSink, Transport
@@ -150,9 +151,11 @@ class PrometheusBeforeMiddleware(PrometheusMiddlewareBase):
                 else:
                     sink.request_entered()
             if entered is not EXEMPT:
-                sink.response_left(
-                    _latency(state, BEFORE_START), **self._exemplar_keywords(request)
-                )
+                if self._exemplars is None:  # a plain call: no keyword unpacking per request
+                    sink.response_left(_latency(state, BEFORE_START))
+                else:
+                    latency = _latency(state, BEFORE_START)
+                    sink.response_left(latency, **self._exemplar_keywords(request))
             started = state.pop(_IN_PROGRESS, None)
             if started is not None and not (
                 response.streaming and self._finish_when_closed(request, response, started)
@@ -188,7 +191,9 @@ class PrometheusAfterMiddleware(PrometheusMiddlewareBase):
             transport_label = transport(request)
             match = request.resolver_match
             view = (match.view_name or UNNAMED_VIEW) if match is not None else UNNAMED_VIEW
-            route = route_label(match)
+            route = (
+                match.route if match is not None and match.route is not None else UNMATCHED_ROUTE
+            )
             request.__dict__[_AFTER_STATE] = (method, view, route, NOT_TIMED)
             sink = self._sink(request)
             self._receive(sink, request, method, transport_label)
@@ -244,20 +249,24 @@ class PrometheusAfterMiddleware(PrometheusMiddlewareBase):
             method, view, route, latency = state
             streaming = response.streaming
             status = str(response.status_code)
-            exemplar = self._exemplar_keywords(request)
-            sink.response_sent(
-                status,
-                view,
-                method,
-                charset_label(response),
-                streaming,
-                None if streaming else response_body_size(response),
-                **exemplar,
-            )
+            exemplar = NO_EXEMPLAR if self._exemplars is None else self._exemplar_keywords(request)
+            body = None if streaming else response_body_size(response)
+            charset = charset_label(response)
             if latency is NOT_TIMED:
                 latency = _latency(request.__dict__, AFTER_START)
-                sink.request_timed(view, method, latency, **exemplar)
-            sink.response_routed(route, status, method, latency, **exemplar)
+                timed_now = True
+            else:
+                timed_now = False
+            if exemplar:
+                sink.response_sent(status, view, method, charset, streaming, body, **exemplar)
+                if timed_now:
+                    sink.request_timed(view, method, latency, **exemplar)
+                sink.response_routed(route, status, method, latency, **exemplar)
+            else:  # plain calls: no keyword unpacking per request
+                sink.response_sent(status, view, method, charset, streaming, body)
+                if timed_now:
+                    sink.request_timed(view, method, latency)
+                sink.response_routed(route, status, method, latency)
         except Exception as error:
             self._failed(error)
         return response

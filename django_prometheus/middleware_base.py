@@ -23,10 +23,10 @@ from django_prometheus.sinks.prometheus import PrometheusHttpSink
 from django_prometheus.sinks.protocols import ErrorSink, Exemplar, HttpSink
 from django_prometheus.sinks.provider import SinkBundle, SinkSlot, fixed_slot
 
-__all__ = ["ENTERED", "EXEMPT", "PrometheusMiddlewareBase"]
+__all__ = ["ENTERED", "EXEMPT", "NO_EXEMPLAR", "PrometheusMiddlewareBase"]
 
 _EXEMPLAR_STATE: Final = "_django_prometheus_exemplar"
-_NO_EXEMPLAR: Final[Mapping[str, Exemplar]] = {}
+NO_EXEMPLAR: Final[Mapping[str, Exemplar]] = {}
 
 
 class _Recording(Enum):
@@ -160,7 +160,7 @@ class PrometheusMiddlewareBase:
         """``{"exemplar": labels}`` for the events that take one, ``{}`` without a source
         (so sinks written before exemplars keep working). Asked once per request."""
         if self._exemplars is None:
-            return _NO_EXEMPLAR
+            return NO_EXEMPLAR
         state = request.__dict__
         keywords: Mapping[str, Exemplar] | None = state.get(_EXEMPLAR_STATE)
         if keywords is None:
@@ -169,7 +169,7 @@ class PrometheusMiddlewareBase:
             except Exception as error:  # the source's own error: counted, no exemplar
                 self._failed(error)
                 exemplar = None
-            keywords = _NO_EXEMPLAR if exemplar is None else {"exemplar": exemplar}
+            keywords = NO_EXEMPLAR if exemplar is None else {"exemplar": exemplar}
             state[_EXEMPLAR_STATE] = keywords
         return keywords
 

@@ -4,6 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DJANGO ?=
+PROMETHEUS_CLIENT ?=
 PYTEST_ARGS ?=
 
 .PHONY: setup system-deps services lint typecheck test test-suite test-unit test-matrix compat demo clean
@@ -11,7 +12,7 @@ PYTEST_ARGS ?=
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
-	$(BIN)/python -m pip install --quiet -e . --group dev $(if $(DJANGO),"Django==$(DJANGO).*")
+	$(BIN)/python -m pip install --quiet -e . --group dev $(if $(DJANGO),"Django==$(DJANGO).*") $(if $(PROMETHEUS_CLIENT),"prometheus-client==$(PROMETHEUS_CLIENT)")
 	@touch $(STAMP)
 
 # Debian packages the test dependencies build against, and the services the tests use.

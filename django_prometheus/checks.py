@@ -123,20 +123,20 @@ def check_configuration(
 # --- E002, W002-W005: the two middlewares ---------------------------------------------
 
 
-def _import_our_middleware() -> tuple[type, type] | tuple[()]:
+def _import_our_middleware() -> tuple[type, type] | None:
     # The middleware module may be missing or broken; the checks must not be.
     try:
         before = import_string(BEFORE_MIDDLEWARE)
         after = import_string(AFTER_MIDDLEWARE)
     except Exception:
-        return ()
+        return None
     if isinstance(before, type) and isinstance(after, type):
         return before, after
-    return ()
+    return None
 
 
 def _our_middleware() -> tuple[type, type] | None:
-    return state.our_middleware.get(_import_our_middleware) or None
+    return state.our_middleware.get(_import_our_middleware)
 
 
 def _middleware_kind(path: str, ours: tuple[type, type] | None) -> _Kind | None:

@@ -55,10 +55,10 @@ def route_label(match: ResolverMatch | None) -> str:
     return route if isinstance(route, str) else UNMATCHED_ROUTE
 
 
-def _ssl_proxy_header() -> tuple[object]:
+def _ssl_proxy_header() -> object:
     from django.conf import settings
 
-    return (settings.SECURE_PROXY_SSL_HEADER,)
+    return settings.SECURE_PROXY_SSL_HEADER
 
 
 def transport(request: HttpRequest) -> Transport:
@@ -66,7 +66,7 @@ def transport(request: HttpRequest) -> Transport:
     (a LazySettings read costs about as much as the rest of this label)."""
     cls = type(request)
     if (
-        state.ssl_proxy_header.get(_ssl_proxy_header)[0]
+        state.ssl_proxy_header.get(_ssl_proxy_header)
         or cls.is_secure is not HttpRequest.is_secure
         or cls.scheme is not HttpRequest.scheme
     ):

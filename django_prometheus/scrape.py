@@ -32,7 +32,6 @@ __all__ = [
     "ScrapeRequest",
     "add_pre_scrape_hook",
     "remove_pre_scrape_hook",
-    "scrape_config",
     "scrape_registry",
     "serve_scrape",
 ]
@@ -127,11 +126,6 @@ def _policy(config: PrometheusConfig) -> AccessPolicy:
     return policy
 
 
-def scrape_config() -> PrometheusConfig:
-    """The project's config; the defaults when a port exporter runs without Django settings."""
-    return get_config()
-
-
 def scrape_registry(config: PrometheusConfig) -> Collector:
     """The registry a scrape reads: the global one, or the merged multiprocess files."""
     if config.multiproc_dir is None:
@@ -151,7 +145,7 @@ def _refusal(decision: Decision, policy: AccessPolicy) -> ScrapeAnswer:
 
 def serve_scrape(request: ScrapeRequest, config: PrometheusConfig | None = None) -> ScrapeAnswer:
     """The answer to one scrape. Never raises: a failing collector answers 503, counted."""
-    config = scrape_config() if config is None else config
+    config = get_config() if config is None else config
     policy = _policy(config)
     if not policy.is_open:
         decision = decide(

@@ -21,7 +21,7 @@ import threading
 import weakref
 from collections.abc import Callable, Hashable, Iterator, MutableMapping
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, cast
 
 if TYPE_CHECKING:
     import re
@@ -74,28 +74,34 @@ class Memo(dict[_K, _V]):
         return value
 
 
+_UNSET: Final = object()
+
+
 class Lazy(Generic[_T]):
-    """One value, made by the first caller of :meth:`get` (one thread makes it)."""
+    """One value, made by the first caller of :meth:`get` (one thread makes it); None is a
+    value like any other."""
 
     __slots__ = ("_value",)
 
     def __init__(self) -> None:
-        self._value: _T | None = None
+        self._value: object = _UNSET
 
     def get(self, make: Callable[[], _T]) -> _T:
         value = self._value
-        if value is None:
+        if value is _UNSET:
             with creation_lock:
                 value = self._value
-                if value is None:
+                if value is _UNSET:
                     value = self._value = make()
-        return value
+        return cast("_T", value)
 
     def peek(self) -> _T | None:
-        return self._value
+        """The value if it was made, else None."""
+        value = self._value
+        return None if value is _UNSET else cast("_T", value)
 
     def clear(self) -> None:
-        self._value = None
+        self._value = _UNSET
 
 
 class LazyMap(Generic[_K, _V]):
@@ -178,8 +184,8 @@ access_policies: Final[Memo[int, tuple[PrometheusConfig, AccessPolicy]]] = Memo(
 multiprocess_registries: Final[Memo[str, MultiProcessRegistry]] = Memo(4)
 # HttpResponseBase.charset parses Content-Type with a regex on every read.
 charsets: Final[Memo[str | None, str]] = Memo(256)
-our_middleware: Final[Lazy[tuple[type, type] | tuple[()]]] = Lazy()
-ssl_proxy_header: Final[Lazy[tuple[object]]] = Lazy()
+our_middleware: Final[Lazy[tuple[type, type] | None]] = Lazy()
+ssl_proxy_header: Final[Lazy[object]] = Lazy()
 # Error logging's rate limit: when each component last logged, what it held back since.
 errors_last_logged: Final[dict[str, float]] = {}
 errors_suppressed: Final[dict[str, int]] = {}

@@ -24,25 +24,6 @@ from django_prometheus.testutils import MetricsSnapshot
 ERRORS = "django_prometheus_instrumentation_errors_total"
 
 
-@pytest.fixture
-def sink() -> FakeCacheSink:
-    return FakeCacheSink()
-
-
-@pytest.fixture(params=["locmem", "filebased"])
-def cache(
-    request: pytest.FixtureRequest, sink: FakeCacheSink, tmp_path: Path
-) -> Iterator[InstrumentedCache]:
-    made: InstrumentedCache
-    if request.param == "locmem":
-        made = LocMemCache(f"djp-unit-{uuid.uuid4().hex}", {}, sink=sink)
-    else:
-        made = FileBasedCache(str(tmp_path / "cache"), {}, sink=sink)
-    sink.clear()  # the bind; each test asserts the events of its own calls
-    yield made
-    made.clear()
-
-
 def gets(sink: FakeCacheSink) -> list[str]:
     """The outcomes recorded by single gets, in order."""
     return [call.outcome for call in sink.calls if isinstance(call, CacheGet | CacheGetFinished)]

@@ -9,14 +9,12 @@ sync form in a thread), so they show the nesting without a server.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 
 import pytest
 from django.core.cache.backends.base import BaseCache
 
 from django_prometheus import state
-from django_prometheus.cache.backends.filebased import FileBasedCache
 from django_prometheus.cache.backends.locmem import LocMemCache
 from django_prometheus.cache.instrument import InstrumentedCache
 from django_prometheus.sinks.protocols import CacheOperation
@@ -47,24 +45,6 @@ CALLS: list[tuple[CacheOperation, Call, AsyncCall]] = [
     ("clear", lambda c: c.clear(), lambda c: c.aclear()),
 ]
 IDS = [operation for operation, _, _ in CALLS]
-
-
-@pytest.fixture
-def sink() -> FakeCacheSink:
-    return FakeCacheSink()
-
-
-@pytest.fixture(params=["locmem", "filebased"])
-def cache(
-    request: pytest.FixtureRequest, sink: FakeCacheSink, tmp_path: Path
-) -> Iterator[InstrumentedCache]:
-    made: InstrumentedCache
-    if request.param == "locmem":
-        made = LocMemCache(f"djp-unit-{uuid.uuid4().hex}", {}, sink=sink)
-    else:
-        made = FileBasedCache(str(tmp_path / "cache"), {}, sink=sink)
-    yield made
-    made.clear()
 
 
 def operations(sink: FakeCacheSink) -> list[tuple[str, str]]:

@@ -54,6 +54,7 @@ __all__ = [
     "folded_identities",
     "pids_in",
     "scrape_files",
+    "shared_lock",
 ]
 
 logger = logging.getLogger("django_prometheus")
@@ -237,6 +238,11 @@ def _locked(directory: str, operation: int) -> Iterator[None]:
 # ------------------------------------------------------------------------ scrape side
 
 
+def shared_lock(directory: str) -> contextlib.AbstractContextManager[None]:
+    """The lock a scrape holds: no compaction runs while it is held."""
+    return _locked(directory, fcntl.LOCK_SH)
+
+
 def folded_identities(directory: str) -> set[FileIdentity]:
     """Every file an archive in ``directory`` says it already contains."""
     folded: set[FileIdentity] = set()
@@ -264,11 +270,11 @@ class CompactedCollector(Collector):
     shared lock (so a running compaction is either wholly seen or not at all)."""
 
     def __init__(self, path: str) -> None:
-        self._path = path
+        self.path = path
 
     def collect(self) -> Iterable[Metric]:
-        with _locked(self._path, fcntl.LOCK_SH):
-            files = scrape_files(self._path)
+        with shared_lock(self.path):
+            files = scrape_files(self.path)
             merged: Iterable[Metric] = MultiProcessCollector.merge(files, accumulate=True)  # type: ignore[no-untyped-call]
             return list(merged)
 

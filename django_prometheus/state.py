@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from django_prometheus.config import PathMatcher, PrometheusConfig
     from django_prometheus.exposition.formats import Format
     from django_prometheus.exposition.lines import FamilyLines
+    from django_prometheus.exposition.merge import MergeState
     from django_prometheus.http_metrics import Metrics
     from django_prometheus.migrations import MigrationExport
     from django_prometheus.multiprocess import MultiProcessRegistry
@@ -182,6 +183,8 @@ exposition_families: Final[weakref.WeakKeyDictionary[MetricWrapperBase, FamilyLi
 gzip_acceptance: Final[Memo[str, bool]] = Memo(64)
 access_policies: Final[Memo[int, tuple[PrometheusConfig, AccessPolicy]]] = Memo(4)
 multiprocess_registries: Final[Memo[str, MultiProcessRegistry]] = Memo(4)
+# What fast multiprocess scrapes keep per directory (file layouts, the merge plan).
+multiprocess_merges: Final[Memo[str, MergeState]] = Memo(4)
 # HttpResponseBase.charset parses Content-Type with a regex on every read.
 charsets: Final[Memo[str | None, str]] = Memo(256)
 our_middleware: Final[Lazy[tuple[type, type] | None]] = Lazy()
@@ -201,6 +204,7 @@ _CACHES: Final[
     gzip_acceptance,
     access_policies,
     multiprocess_registries,
+    multiprocess_merges,
     charsets,
     our_middleware,
     ssl_proxy_header,

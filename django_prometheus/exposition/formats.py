@@ -22,6 +22,7 @@ from prometheus_client.openmetrics import exposition as om_exposition
 from prometheus_client.registry import Collector
 
 __all__ = [
+    "INSTALLED_RELEASE",
     "INSTALLED_VERSION",
     "VERIFIED_VERSIONS",
     "Format",
@@ -62,8 +63,9 @@ def _release(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split(".")[:3] if part.isdigit())
 
 
+INSTALLED_RELEASE: Final = _release(INSTALLED_VERSION)
 # 0.26.0 pads the exponent to two digits (1e+10); earlier releases write e+0 and the digits.
-_TWO_DIGIT_EXPONENT: Final = _release(INSTALLED_VERSION) >= (0, 26)
+_TWO_DIGIT_EXPONENT: Final = INSTALLED_RELEASE >= (0, 26)
 _INF: Final = float("inf")
 
 

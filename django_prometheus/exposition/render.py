@@ -32,6 +32,8 @@ from django_prometheus.exposition.lines import (
     exemplar_text,
     family_lines,
 )
+from django_prometheus.exposition.merge import render_multiprocess
+from django_prometheus.multiprocess import MultiProcessRegistry
 
 __all__ = ["render_registry"]
 
@@ -80,6 +82,9 @@ class _Replay:
 
 def render_registry(registry: Collector, fmt: Format | None, encoder: _Encoder) -> bytes:
     """``encoder(registry)``, the same bytes."""
+    if fmt is not None and type(registry) is MultiProcessRegistry:
+        body = render_multiprocess(registry, fmt.openmetrics)
+        return encoder(registry) if body is None else body
     if (
         fmt is None
         or type(registry) is not CollectorRegistry

@@ -23,7 +23,7 @@ from django_prometheus.sinks.prometheus import PrometheusHttpSink
 from django_prometheus.sinks.protocols import ErrorSink, Exemplar, HttpSink
 from django_prometheus.sinks.provider import SinkBundle, SinkSlot, fixed_slot
 
-__all__ = ["ENTERED", "EXEMPT", "NO_EXEMPLAR", "PrometheusMiddlewareBase"]
+__all__ = ["ENTERED", "EXEMPT", "LABEL_METRIC", "NO_EXEMPLAR", "PrometheusMiddlewareBase"]
 
 _EXEMPLAR_STATE: Final = "_django_prometheus_exemplar"
 NO_EXEMPLAR: Final[Mapping[str, Exemplar]] = {}
@@ -31,6 +31,10 @@ NO_EXEMPLAR: Final[Mapping[str, Exemplar]] = {}
 
 class _Recording(Enum):
     LABEL_METRIC = "label_metric"  # a subclass's label_metric / metrics_cls records
+
+
+LABEL_METRIC: Final = _Recording.LABEL_METRIC
+"""What a slot holds for a subclass's label_metric: hooks test for it before using a sink."""
 
 
 class _Marker:

@@ -133,9 +133,17 @@ class PrometheusBeforeMiddleware(PrometheusMiddlewareBase):
         **view_kwargs: object,
     ) -> None:
         try:
-            if not self._view_is_new_and_counted(request, view_func):
+            state = request.__dict__
+            if _BEFORE_STATE in state:  # not this request's first view
                 return
-            request.__dict__[_BEFORE_STATE] = ENTERED
+            try:
+                exempt = self._exempt_views[view_func]
+            except (KeyError, TypeError):
+                exempt = self._is_exempt(view_func)
+            if exempt:
+                state[_BEFORE_STATE] = EXEMPT
+                return
+            state[_BEFORE_STATE] = ENTERED
             sink = self._http_slot.sink
             if sink is None or sink is LABEL_METRIC:
                 sink = self._sink(request)
@@ -194,7 +202,15 @@ class PrometheusAfterMiddleware(PrometheusMiddlewareBase):
         **view_kwargs: object,
     ) -> None:
         try:
-            if not self._view_is_new_and_counted(request, view_func):
+            state = request.__dict__
+            if _AFTER_STATE in state:  # not this request's first view
+                return
+            try:
+                exempt = self._exempt_views[view_func]
+            except (KeyError, TypeError):
+                exempt = self._is_exempt(view_func)
+            if exempt:
+                state[_AFTER_STATE] = EXEMPT
                 return
             method = METHOD_LABEL.get(request.method, INVALID_METHOD)
             transport_label = transport(request)
@@ -203,7 +219,7 @@ class PrometheusAfterMiddleware(PrometheusMiddlewareBase):
             route = (
                 match.route if match is not None and match.route is not None else UNMATCHED_ROUTE
             )
-            request.__dict__[_AFTER_STATE] = (method, view, route, NOT_TIMED)
+            state[_AFTER_STATE] = (method, view, route, NOT_TIMED)
             sink = self._http_slot.sink
             if sink is None or sink is LABEL_METRIC:
                 sink = self._sink(request)

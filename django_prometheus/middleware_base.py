@@ -192,17 +192,6 @@ class PrometheusMiddlewareBase:
         except TypeError:  # an unhashable view callable
             return is_prometheus_exempt(view)
 
-    def _view_is_new_and_counted(self, request: HttpRequest, view_func: object) -> bool:
-        """Whether process_view should record: the first call for this request, and a view
-        that is not exempt (which marks the request so nothing else records it)."""
-        state = request.__dict__
-        if self._state_key in state:
-            return False
-        if self._is_exempt(view_func):
-            state[self._state_key] = EXEMPT
-            return False
-        return True
-
     def _excluded_path(self, request: HttpRequest) -> bool:
         excluded = self._excluded
         if excluded is not None and excluded.match(request.path_info):

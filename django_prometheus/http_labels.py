@@ -61,15 +61,22 @@ def _ssl_proxy_header() -> object:
     return settings.SECURE_PROXY_SSL_HEADER
 
 
+_plain_schemes = state.plain_schemes
+
+
 def transport(request: HttpRequest) -> Transport:
     """``request.is_secure()``, without reading ``SECURE_PROXY_SSL_HEADER`` on every request
     (a LazySettings read costs about as much as the rest of this label)."""
     cls = type(request)
-    if (
-        state.ssl_proxy_header.get(_ssl_proxy_header)
-        or cls.is_secure is not HttpRequest.is_secure
-        or cls.scheme is not HttpRequest.scheme
-    ):
+    plain = _plain_schemes.get(cls)
+    if plain is None:
+        plain = _plain_schemes.remember(
+            cls,
+            not _ssl_proxy_header()
+            and cls.is_secure is HttpRequest.is_secure
+            and cls.scheme is HttpRequest.scheme,
+        )
+    if not plain:
         return "https" if request.is_secure() else "http"
     # What HttpRequest.scheme answers when no proxy header is configured.
     scheme = request._get_scheme()  # type: ignore[attr-defined]
@@ -113,7 +120,10 @@ def charset_label(response: HttpResponseBase) -> str:
     explicit = response.__dict__.get("_charset")
     if explicit is not None:
         return str(explicit)
-    content_type = response.headers.get("Content-Type")
+    try:  # not headers.get: Mapping.get would add a call
+        content_type: str | None = response.headers["Content-Type"]
+    except KeyError:
+        content_type = None
     charset = _charsets.get(content_type)
     if charset is None:
         charset = _charsets.remember(content_type, str(response.charset))
@@ -124,7 +134,7 @@ def _forget_settings(*, setting: str = "", **_: object) -> None:
     if setting == "DEFAULT_CHARSET":
         _charsets.clear()
     elif setting == "SECURE_PROXY_SSL_HEADER":
-        state.ssl_proxy_header.clear()
+        _plain_schemes.clear()
 
 
 setting_changed.connect(_forget_settings, dispatch_uid="django_prometheus.http_labels.settings")

@@ -39,6 +39,7 @@ from django_prometheus.http_metrics import MetricOptions, Metrics
 from django_prometheus.middleware_base import (
     ENTERED,
     EXEMPT,
+    LABEL_METRIC,
     NO_EXEMPLAR,
     PrometheusMiddlewareBase,
 )
@@ -91,7 +92,9 @@ class PrometheusBeforeMiddleware(PrometheusMiddlewareBase):
         state[BEFORE_START] = perf_counter()
         try:
             method = METHOD_LABEL.get(request.method, INVALID_METHOD)
-            sink = self._sink(request)
+            sink = self._http_slot.sink
+            if sink is None or sink is LABEL_METRIC:  # the rest of _sink, inlined
+                sink = self._sink(request)
             sink.request_started(method)
             # The same sink sees the end: a use_sinks swap meanwhile must not unbalance it.
             state[_IN_PROGRESS] = (method, sink)
@@ -130,10 +133,21 @@ class PrometheusBeforeMiddleware(PrometheusMiddlewareBase):
         **view_kwargs: object,
     ) -> None:
         try:
-            if not self._view_is_new_and_counted(request, view_func):
+            state = request.__dict__
+            if _BEFORE_STATE in state:  # not this request's first view
                 return
-            request.__dict__[_BEFORE_STATE] = ENTERED
-            self._sink(request).request_entered()
+            try:
+                exempt = self._exempt_views[view_func]
+            except (KeyError, TypeError):
+                exempt = self._is_exempt(view_func)
+            if exempt:
+                state[_BEFORE_STATE] = EXEMPT
+                return
+            state[_BEFORE_STATE] = ENTERED
+            sink = self._http_slot.sink
+            if sink is None or sink is LABEL_METRIC:
+                sink = self._sink(request)
+            sink.request_entered()
         except Exception as error:
             self._failed(error)
 
@@ -142,7 +156,9 @@ class PrometheusBeforeMiddleware(PrometheusMiddlewareBase):
     ) -> HttpResponseBase:
         try:
             state = request.__dict__
-            sink = self._sink(request, response)
+            sink = self._http_slot.sink
+            if sink is None or sink is LABEL_METRIC:
+                sink = self._sink(request, response)
             entered = state.get(_BEFORE_STATE)
             if entered is None:
                 match = request.resolver_match
@@ -151,10 +167,11 @@ class PrometheusBeforeMiddleware(PrometheusMiddlewareBase):
                 else:
                     sink.request_entered()
             if entered is not EXEMPT:
+                start = state.get(BEFORE_START)
+                latency = perf_counter() - start if isinstance(start, float) else None
                 if self._exemplars is None:  # a plain call: no keyword unpacking per request
-                    sink.response_left(_latency(state, BEFORE_START))
+                    sink.response_left(latency)
                 else:
-                    latency = _latency(state, BEFORE_START)
                     sink.response_left(latency, **self._exemplar_keywords(request))
             started = state.pop(_IN_PROGRESS, None)
             if started is not None and not (
@@ -185,7 +202,15 @@ class PrometheusAfterMiddleware(PrometheusMiddlewareBase):
         **view_kwargs: object,
     ) -> None:
         try:
-            if not self._view_is_new_and_counted(request, view_func):
+            state = request.__dict__
+            if _AFTER_STATE in state:  # not this request's first view
+                return
+            try:
+                exempt = self._exempt_views[view_func]
+            except (KeyError, TypeError):
+                exempt = self._is_exempt(view_func)
+            if exempt:
+                state[_AFTER_STATE] = EXEMPT
                 return
             method = METHOD_LABEL.get(request.method, INVALID_METHOD)
             transport_label = transport(request)
@@ -194,9 +219,15 @@ class PrometheusAfterMiddleware(PrometheusMiddlewareBase):
             route = (
                 match.route if match is not None and match.route is not None else UNMATCHED_ROUTE
             )
-            request.__dict__[_AFTER_STATE] = (method, view, route, NOT_TIMED)
-            sink = self._sink(request)
-            self._receive(sink, request, method, transport_label)
+            state[_AFTER_STATE] = (method, view, route, NOT_TIMED)
+            sink = self._http_slot.sink
+            if sink is None or sink is LABEL_METRIC:
+                sink = self._sink(request)
+            meta = request.META
+            ajax = meta.get("HTTP_X_REQUESTED_WITH") == "XMLHttpRequest"
+            length = meta.get("CONTENT_LENGTH")
+            body = content_length(length) if length else 0
+            sink.request_received(method, transport_label, ajax, body)
             sink.view_resolved(view, transport_label, method)
             sink.request_routed(route, method)
         except Exception as error:
@@ -239,7 +270,9 @@ class PrometheusAfterMiddleware(PrometheusMiddlewareBase):
         self, request: HttpRequest, response: HttpResponseBase
     ) -> HttpResponseBase:
         try:
-            sink = self._sink(request, response)
+            sink = self._http_slot.sink
+            if sink is None or sink is LABEL_METRIC:
+                sink = self._sink(request, response)
             # The request's labels, set by process_view; _state when no view hook ran.
             state = request.__dict__.get(_AFTER_STATE)
             if state is None or state is EXEMPT:
@@ -253,7 +286,8 @@ class PrometheusAfterMiddleware(PrometheusMiddlewareBase):
             body = None if streaming else response_body_size(response)
             charset = charset_label(response)
             if latency is NOT_TIMED:
-                latency = _latency(request.__dict__, AFTER_START)
+                start = request.__dict__.get(AFTER_START)
+                latency = perf_counter() - start if isinstance(start, float) else None
                 timed_now = True
             else:
                 timed_now = False

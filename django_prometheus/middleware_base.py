@@ -23,7 +23,7 @@ from django_prometheus.sinks.prometheus import PrometheusHttpSink
 from django_prometheus.sinks.protocols import ErrorSink, Exemplar, HttpSink
 from django_prometheus.sinks.provider import SinkBundle, SinkSlot, fixed_slot
 
-__all__ = ["ENTERED", "EXEMPT", "NO_EXEMPLAR", "PrometheusMiddlewareBase"]
+__all__ = ["ENTERED", "EXEMPT", "LABEL_METRIC", "NO_EXEMPLAR", "PrometheusMiddlewareBase"]
 
 _EXEMPLAR_STATE: Final = "_django_prometheus_exemplar"
 NO_EXEMPLAR: Final[Mapping[str, Exemplar]] = {}
@@ -31,6 +31,10 @@ NO_EXEMPLAR: Final[Mapping[str, Exemplar]] = {}
 
 class _Recording(Enum):
     LABEL_METRIC = "label_metric"  # a subclass's label_metric / metrics_cls records
+
+
+LABEL_METRIC: Final = _Recording.LABEL_METRIC
+"""What a slot holds for a subclass's label_metric: hooks test for it before using a sink."""
 
 
 class _Marker:
@@ -187,17 +191,6 @@ class PrometheusMiddlewareBase:
             return exempt
         except TypeError:  # an unhashable view callable
             return is_prometheus_exempt(view)
-
-    def _view_is_new_and_counted(self, request: HttpRequest, view_func: object) -> bool:
-        """Whether process_view should record: the first call for this request, and a view
-        that is not exempt (which marks the request so nothing else records it)."""
-        state = request.__dict__
-        if self._state_key in state:
-            return False
-        if self._is_exempt(view_func):
-            state[self._state_key] = EXEMPT
-            return False
-        return True
 
     def _excluded_path(self, request: HttpRequest) -> bool:
         excluded = self._excluded

@@ -188,7 +188,8 @@ multiprocess_merges: Final[Memo[str, MergeState]] = Memo(4)
 # HttpResponseBase.charset parses Content-Type with a regex on every read.
 charsets: Final[Memo[str | None, str]] = Memo(256)
 our_middleware: Final[Lazy[tuple[type, type] | None]] = Lazy()
-ssl_proxy_header: Final[Lazy[object]] = Lazy()
+# Per request class: whether it reads the stock scheme with no SECURE_PROXY_SSL_HEADER set.
+plain_schemes: Final[Memo[type, bool]] = Memo(16)
 # Error logging's rate limit: when each component last logged, what it held back since.
 errors_last_logged: Final[dict[str, float]] = {}
 errors_suppressed: Final[dict[str, int]] = {}
@@ -207,7 +208,7 @@ _CACHES: Final[
     multiprocess_merges,
     charsets,
     our_middleware,
-    ssl_proxy_header,
+    plain_schemes,
     errors_last_logged,
     errors_suppressed,
 )

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from threading import Lock
 from typing import TYPE_CHECKING, Any, Final
 
 from prometheus_client import Histogram
 
 from django_prometheus import state
 from django_prometheus.sinks.protocols import Exemplar, Transport
-from django_prometheus.sinks.recorders import Record, counter_child, histogram_child
+from django_prometheus.sinks.recorders import (
+    JointRecord,
+    Record,
+    counter_child,
+    histogram_child,
+    joint_record,
+)
 
 if TYPE_CHECKING:
     from django_prometheus.http_metrics import Metrics
@@ -16,92 +23,72 @@ if TYPE_CHECKING:
 __all__ = ["PrometheusHttpSink"]
 
 
-class _ViewSeries:
-    """The recorders of one (view, method) pair, bound on its first request."""
-
-    __slots__ = ("by_status", "by_transport", "latency")
-
-    def __init__(self, metrics: Metrics, view: str, method: str) -> None:
-        self.latency = histogram_child(
-            _family(metrics, "requests_latency_by_view_method"), view, method
-        )
-        self.by_transport: dict[str, Record] = {}
-        self.by_status: dict[str, Record] = {}
-
-
-class _RouteSeries:
-    """The recorders of one (route, method) pair, bound on its first request."""
-
-    __slots__ = ("by_status", "latency", "requests")
-
-    def __init__(self, metrics: Metrics, route: str, method: str) -> None:
-        self.requests = counter_child(_family(metrics, "requests_by_route_method"), route, method)
-        self.latency = histogram_child(
-            _family(metrics, "requests_latency_by_route_method"), route, method
-        )
-        self.by_status: dict[str, Record] = {}
-
-
 def _family(metrics: Metrics, key: str) -> Any:
     """The family ``metrics`` made under ``key``; None when it is not made (disabled, opt-in)."""
     return getattr(metrics, key, None)
+
+
+def _child(family: Any, *labels: str) -> Any:
+    """``family``'s child for ``labels``; None when the family is not made."""
+    if family is None:
+        return None
+    return family.labels(*labels) if labels else family
 
 
 class PrometheusHttpSink:
     """HTTP events as the ``django_http_*`` families of one ``Metrics``.
 
     The families belong to the :class:`~django_prometheus.middleware.Metrics`
-    instance (the upstream extension API hands them out); this sink binds each
-    label child once, on first use, and keeps its recorder, so a request costs
-    a few dictionary lookups and value updates. Label values are bounded by the
-    middleware (methods whitelisted, views and routes from the resolver). Two threads
-    racing on a miss get the same child from prometheus_client, so the caches
-    need no lock. A family that is not made records nothing.
+    instance (the upstream extension API hands them out). Each event with several
+    series moves them through one joint recorder per label tuple, bound on first
+    use (``recorders.joint_record``): in-process, every value this sink moves jointly
+    shares the sink's lock, so an event costs one dictionary lookup and one lock
+    acquisition. Label values are bounded by the middleware (methods whitelisted,
+    views and routes from the resolver). Two threads racing on a miss bind the same
+    children from prometheus_client under the same lock, so the caches need no lock of
+    their own. A family that is not made records nothing. Make it with
+    :meth:`for_metrics`: one sink per ``Metrics``, so one lock per value.
     """
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
+        self._lock = Lock()
         self._requests_entered = counter_child(_family(metrics, "requests_total"))
-        self._responses_left = counter_child(_family(metrics, "responses_total"))
-        self._latency_including_middlewares = histogram_child(
-            _family(metrics, "requests_latency_before")
-        )
         self._unknown_latency_including_middlewares = counter_child(
             _family(metrics, "requests_unknown_latency_before")
         )
         self._ajax = counter_child(_family(metrics, "requests_ajax"))
-        self._request_body = histogram_child(_family(metrics, "requests_body_bytes"))
-        self._response_body = histogram_child(_family(metrics, "responses_body_bytes"))
         self._streaming = counter_child(_family(metrics, "responses_streaming"))
         self._unknown_latency = counter_child(_family(metrics, "requests_unknown_latency"))
         self._families = {key: _family(metrics, key) for key in _LABELLED}
-        self._by_method: dict[str, Record] = {}
-        self._by_transport: dict[str, Record] = {}
-        self._by_template: dict[str, Record] = {}
-        self._by_status: dict[str, Record] = {}
+        self._response_left = self._joint(
+            (_family(metrics, "responses_total"),), _family(metrics, "requests_latency_before")
+        )
+        # For events with an exemplar, which go through the public methods.
+        self._response_body = histogram_child(_family(metrics, "responses_body_bytes"))
         self._by_charset: dict[str, Record] = {}
+        self._by_template: dict[str, Record] = {}
         self._by_exception_type: dict[str, Record] = {}
         self._by_exception_view: dict[str, Record] = {}
         self._in_progress: dict[str, Record] = {}
-        self._views: dict[tuple[str, str], _ViewSeries] = {}
-        self._routes: dict[tuple[str, str], _RouteSeries] = {}
+        # One recorder per label tuple of an event: every series the event moves.
+        self._received: dict[tuple[str, str], JointRecord] = {}
+        self._resolved: dict[tuple[str, str, str], Record] = {}
+        self._routed: dict[tuple[str, str], Record] = {}
+        self._sent: dict[tuple[str, str, str, str], JointRecord] = {}
+        self._route_responses: dict[tuple[str, str, str], JointRecord] = {}
+        self._timed: dict[tuple[str, str], JointRecord] = {}
 
     @classmethod
     def for_metrics(cls, metrics: Metrics) -> PrometheusHttpSink:
         """The sink of ``metrics``; one per instance, so all middlewares share its children."""
         return state.http_sinks.get(metrics, lambda: cls(metrics))
 
-    def _view(self, view: str, method: str) -> _ViewSeries:
-        series = self._views.get((view, method))
-        if series is None:
-            series = self._views[(view, method)] = _ViewSeries(self.metrics, view, method)
-        return series
-
-    def _route(self, route: str, method: str) -> _RouteSeries:
-        series = self._routes.get((route, method))
-        if series is None:
-            series = self._routes[(route, method)] = _RouteSeries(self.metrics, route, method)
-        return series
+    def _joint(self, counters: tuple[Any, ...], histogram: Any = None) -> JointRecord:
+        made = tuple(child for child in counters if child is not None)
+        if not made and histogram is None:
+            return _record_nothing_or_none
+        return joint_record(made, histogram, lock=self._lock)
 
     def _bind(self, cache: dict[str, Record], key: str, value: str) -> Record:
         record = cache.get(value)
@@ -138,40 +125,47 @@ class PrometheusHttpSink:
             child.inc(amount, dict(exemplar))
 
     def response_left(self, latency: float | None, *, exemplar: Exemplar | None = None) -> None:
-        self._responses_left(1)
+        if exemplar is None:
+            self._response_left(latency)
+        else:
+            self._response_left(None)
+            if latency is not None:
+                self._with_exemplar("requests_latency_before", (), latency, exemplar)
         if latency is None:
             self._unknown_latency_including_middlewares(1)
-        elif exemplar is None:
-            self._latency_including_middlewares(latency)
-        else:
-            self._with_exemplar("requests_latency_before", (), latency, exemplar)
 
     def request_received(
         self, method: str, transport: Transport, ajax: bool, body_bytes: int
     ) -> None:
-        record = self._by_method.get(method)
+        record = self._received.get((method, transport))
         if record is None:
-            record = self._bind(self._by_method, "requests_by_method", method)
-        record(1)
-        record = self._by_transport.get(transport)
-        if record is None:
-            record = self._bind(self._by_transport, "requests_by_transport", transport)
-        record(1)
+            families = self._families
+            record = self._received[(method, transport)] = self._joint(
+                (
+                    _child(families["requests_by_method"], method),
+                    _child(families["requests_by_transport"], transport),
+                ),
+                _family(self.metrics, "requests_body_bytes"),
+            )
+        record(body_bytes)
         if ajax:
             self._ajax(1)
-        self._request_body(body_bytes)
 
     def view_resolved(self, view: str, transport: Transport, method: str) -> None:
-        series = self._views.get((view, method)) or self._view(view, method)
-        record = series.by_transport.get(transport)
+        record = self._resolved.get((view, transport, method))
         if record is None:
-            record = series.by_transport[transport] = counter_child(
+            record = self._resolved[(view, transport, method)] = counter_child(
                 self._families["requests_by_view_transport_method"], view, transport, method
             )
         record(1)
 
     def request_routed(self, route: str, method: str) -> None:
-        (self._routes.get((route, method)) or self._route(route, method)).requests(1)
+        record = self._routed.get((route, method))
+        if record is None:
+            record = self._routed[(route, method)] = counter_child(
+                _family(self.metrics, "requests_by_route_method"), route, method
+            )
+        record(1)
 
     def template_rendered(self, template_name: str) -> None:
         self._bind(self._by_template, "responses_by_templatename", template_name)(1)
@@ -192,26 +186,28 @@ class PrometheusHttpSink:
             self._with_exemplar(
                 "responses_by_status_view_method", (status, view, method), 1, exemplar
             )
-        else:
-            record = self._by_status.get(status)
-            if record is None:
-                record = self._bind(self._by_status, "responses_by_status", status)
-            record(1)
-            series = self._views.get((view, method)) or self._view(view, method)
-            record = series.by_status.get(status)
-            if record is None:
-                record = series.by_status[status] = counter_child(
-                    self._families["responses_by_status_view_method"], status, view, method
-                )
-            record(1)
-        record = self._by_charset.get(charset)
+            self._bind(self._by_charset, "responses_by_charset", charset)(1)
+            if streaming:
+                self._streaming(1)
+            elif body_bytes is not None:
+                self._response_body(body_bytes)
+            return
+        record = self._sent.get((status, view, method, charset))
         if record is None:
-            record = self._bind(self._by_charset, "responses_by_charset", charset)
-        record(1)
+            families = self._families
+            record = self._sent[(status, view, method, charset)] = self._joint(
+                (
+                    _child(families["responses_by_status"], status),
+                    _child(families["responses_by_status_view_method"], status, view, method),
+                    _child(families["responses_by_charset"], charset),
+                ),
+                _family(self.metrics, "responses_body_bytes"),
+            )
         if streaming:
+            record(None)
             self._streaming(1)
-        elif body_bytes is not None:
-            self._response_body(body_bytes)
+        else:
+            record(body_bytes)
 
     def response_routed(
         self,
@@ -231,15 +227,14 @@ class PrometheusHttpSink:
                     "requests_latency_by_route_method", (route, method), latency, exemplar
                 )
             return
-        series = self._routes.get((route, method)) or self._route(route, method)
-        record = series.by_status.get(status)
+        record = self._route_responses.get((route, status, method))
         if record is None:
-            record = series.by_status[status] = counter_child(
-                self._families["responses_by_route_status_method"], route, status, method
+            by_status = self._families["responses_by_route_status_method"]
+            latency_family = _family(self.metrics, "requests_latency_by_route_method")
+            record = self._route_responses[(route, status, method)] = self._joint(
+                (_child(by_status, route, status, method),), _child(latency_family, route, method)
             )
-        record(1)
-        if latency is not None:
-            series.latency(latency)
+        record(latency)
 
     def exception_raised(self, exception_type: str, view: str) -> None:
         self._bind(self._by_exception_type, "exceptions_by_type", exception_type)(1)
@@ -255,7 +250,17 @@ class PrometheusHttpSink:
                 "requests_latency_by_view_method", (view, method), latency, exemplar
             )
         else:
-            (self._views.get((view, method)) or self._view(view, method)).latency(latency)
+            record = self._timed.get((view, method))
+            if record is None:
+                record = self._timed[(view, method)] = self._joint(
+                    (),
+                    _child(_family(self.metrics, "requests_latency_by_view_method"), view, method),
+                )
+            record(latency)
+
+
+def _record_nothing_or_none(amount: float | None) -> None:
+    """What an event whose families are all disabled records."""
 
 
 # The families bound per label value, by the key Metrics holds them under.

@@ -31,6 +31,7 @@ from prometheus_client.values import MutexValue
 
 __all__ = [
     "RECORD_NOTHING",
+    "JointRecord",
     "Record",
     "counter_child",
     "counter_inc",
@@ -41,6 +42,8 @@ __all__ = [
 
 Record: TypeAlias = Callable[[float], None]
 """Adds the amount to a counter, or observes it in a histogram."""
+JointRecord: TypeAlias = Callable[[float | None], None]
+"""Moves several values at once; None: counts without observing."""
 
 
 def counter_inc(child: Counter | Gauge) -> Record:
@@ -101,20 +104,26 @@ def _bounds_and_buckets(child: Histogram) -> tuple[tuple[float, ...], tuple[obje
 
 
 def joint_record(
-    counters: Sequence[Counter], histogram: Histogram | None = None, *, lock_of: Counter
-) -> Record:
-    """Add 1 to every child of ``counters`` and observe the amount in ``histogram``, at once.
+    counters: Sequence[Counter | Gauge],
+    histogram: Histogram | None = None,
+    *,
+    lock_of: Counter | Gauge | None = None,
+    lock: Lock | None = None,
+) -> JointRecord:
+    """Add 1 to every child of ``counters`` and observe the amount in ``histogram``
+    (unless the amount is None), at once.
 
-    Every value takes the lock of ``lock_of``'s value: recorders that share a value must
-    name the same ``lock_of``. Children must have no open labels.
+    Every value takes one lock: ``lock``, or else the lock of ``lock_of``'s value.
+    Recorders that share a value must name the same one. Children must have no open
+    labels.
     """
     incs = [counter_inc(child) for child in counters]
     observe = None if histogram is None else histogram_observe(histogram)
 
-    def one_by_one(amount: float) -> None:
+    def one_by_one(amount: float | None) -> None:
         for inc in incs:
             inc(1)
-        if observe is not None:
+        if observe is not None and amount is not None:
             observe(amount)
 
     counted = tuple(getattr(child, "_value", None) for child in counters)
@@ -122,14 +131,15 @@ def joint_record(
     total = None if histogram is None else getattr(histogram, "_sum", None)
     observed = () if found is None else (total, *found[1])
     if (
-        not counted
+        not (counted or observed)
         or (histogram is not None and found is None)
         or any(type(value) is not MutexValue for value in (*counted, *observed))
     ):
         return one_by_one
-    lock = getattr(getattr(lock_of, "_value", None), "_lock", None)
     if lock is None:
-        return one_by_one
+        lock = getattr(getattr(lock_of, "_value", None), "_lock", None)
+        if lock is None:
+            return one_by_one
     for value in (*counted, *observed):
         value._lock = lock  # type: ignore[union-attr]
     values: tuple[MutexValue, ...] = tuple(value for value in counted if value is not None)
@@ -144,11 +154,20 @@ def _under_one_lock(
     total: MutexValue | None,
     bounds: tuple[float, ...],
     buckets: tuple[MutexValue, ...],
-) -> Record:
-    # Unrolled for the sizes the cache sink uses: a get moves three counters and a histogram.
+) -> JointRecord:
+    # Unrolled for the shapes the sinks use: a cache get moves three counters and a
+    # histogram, an HTTP event zero to three counters and a histogram.
+    if total is None and len(values) == 1:
+        (only,) = values
+
+        def count1(amount: float | None) -> None:
+            with lock:
+                only._value += 1
+
+        return count1
     if total is None:
 
-        def count(amount: float) -> None:
+        def count(amount: float | None) -> None:
             with lock:
                 for value in values:
                     value._value += 1
@@ -156,14 +175,60 @@ def _under_one_lock(
         return count
     # Most observations of a fast path land in the first bucket: no bisection for them.
     lowest, lowest_bucket = bounds[0], buckets[0]
+    if not values:
+
+        def observe(amount: float | None) -> None:
+            if amount is None:
+                return
+            with lock:
+                total._value += amount
+                if amount <= lowest:
+                    lowest_bucket._value += 1
+                else:
+                    buckets[bisect_left(bounds, amount)]._value += 1
+
+        return observe
+    if len(values) == 1:
+        (first,) = values
+
+        def count1_and_observe(amount: float | None) -> None:
+            with lock:
+                first._value += 1
+                if amount is None:
+                    return
+                total._value += amount
+                if amount <= lowest:
+                    lowest_bucket._value += 1
+                else:
+                    buckets[bisect_left(bounds, amount)]._value += 1
+
+        return count1_and_observe
+    if len(values) == 2:
+        first, second = values
+
+        def count2_and_observe(amount: float | None) -> None:
+            with lock:
+                first._value += 1
+                second._value += 1
+                if amount is None:
+                    return
+                total._value += amount
+                if amount <= lowest:
+                    lowest_bucket._value += 1
+                else:
+                    buckets[bisect_left(bounds, amount)]._value += 1
+
+        return count2_and_observe
     if len(values) == 3:
         first, second, third = values
 
-        def count3_and_observe(amount: float) -> None:
+        def count3_and_observe(amount: float | None) -> None:
             with lock:
                 first._value += 1
                 second._value += 1
                 third._value += 1
+                if amount is None:
+                    return
                 total._value += amount
                 if amount <= lowest:
                     lowest_bucket._value += 1
@@ -172,10 +237,12 @@ def _under_one_lock(
 
         return count3_and_observe
 
-    def count_and_observe(amount: float) -> None:
+    def count_and_observe(amount: float | None) -> None:
         with lock:
             for value in values:
                 value._value += 1
+            if amount is None:
+                return
             total._value += amount
             if amount <= lowest:
                 lowest_bucket._value += 1

@@ -156,3 +156,38 @@ def test_joint_records_share_the_lock_so_threads_lose_nothing() -> None:
     assert samples[("_c1_total", "")] == 16000
     assert samples[("_h_count", "")] == 8000
     assert samples[("_h_sum", "")] == 4000
+
+
+def test_joint_records_with_a_given_lock_count_a_none_amount_without_observing() -> None:
+    registry = CollectorRegistry()
+    counters, histogram = _joint_families(registry, "n")
+    lock = threading.Lock()
+    shapes = [counters[:count] for count in range(5)]
+    recorders = [joint_record(children, histogram, lock=lock) for children in shapes]
+    assert all(child._value._lock is lock for child in counters)
+    assert histogram._sum._lock is lock
+    for record in recorders:
+        record(None)
+        record(1.5)
+    samples = _samples(registry, "n")
+    assert [samples[(f"_c{index}_total", "")] for index in range(4)] == [8, 6, 4, 2]
+    assert samples[("_h_count", "")] == 5
+    assert samples[("_h_sum", "")] == 7.5
+    assert samples[("_h_bucket", "1.0")] == 0
+    assert samples[("_h_bucket", "2.0")] == 5
+
+
+def test_joint_records_with_a_none_amount_fall_back_in_multiprocess_mode(
+    multiprocess: Path,
+) -> None:
+    counters, histogram = _joint_families(CollectorRegistry(), "m")
+    record = joint_record(counters[:2], histogram, lock=threading.Lock())
+    record(None)
+    record(3.0)
+    aggregated = CollectorRegistry()
+    MultiProcessCollector(aggregated, str(multiprocess))  # type: ignore[no-untyped-call]
+    samples = _samples(aggregated, "m")
+    assert samples[("_c0_total", "")] == 2
+    assert samples[("_c1_total", "")] == 2
+    assert samples[("_h_count", "")] == 1
+    assert samples[("_h_sum", "")] == 3.0

@@ -370,3 +370,43 @@ def test_disabled_families_of_every_domain_are_not_exported_and_cost_no_error() 
         registry.get_sample_value("django_migrations_applied_total", {"connection": "default"})
         == 3.0
     )
+
+
+def test_http_events_moved_jointly_by_threads_lose_nothing(
+    registry: CollectorRegistry, sinks: PrometheusSinks
+) -> None:
+    http = sinks.http
+    by_method = http.metrics.requests_by_method.labels("GET")
+    barrier = threading.Barrier(4)
+
+    def work() -> None:
+        barrier.wait()
+        for _ in range(1000):
+            http.request_received("GET", "http", False, 10)
+            by_method.inc()  # another caller of a jointly moved value, through its own lock
+            http.response_sent("200", "v", "GET", "utf-8", False, 5)
+            http.response_routed("r/", "200", "GET", 0.01)
+            http.request_timed("v", "GET", 0.02)
+            http.response_left(0.03)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert value(registry, "django_http_requests_total_by_method_total", method="GET") == 8000
+    assert value(registry, "django_http_requests_body_total_bytes_sum") == 40000
+    assert value(registry, "django_http_responses_total_by_status_total", status="200") == 4000
+    assert value(registry, "django_http_responses_body_total_bytes_count") == 4000
+    route = {"route": "r/", "status": "200", "method": "GET"}
+    assert (
+        value(registry, "django_http_responses_total_by_route_status_method_total", **route) == 4000
+    )
+    view = {"view": "v", "method": "GET"}
+    assert (
+        value(registry, "django_http_requests_latency_seconds_by_view_method_count", **view) == 4000
+    )
+    assert value(registry, "django_http_responses_before_middlewares_total") == 4000
+    assert (
+        value(registry, "django_http_requests_latency_including_middlewares_seconds_count") == 4000
+    )

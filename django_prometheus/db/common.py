@@ -387,8 +387,32 @@ class DatabaseWrapperMixin(_WrapperBase):
             cursor_class = self._choose_cursor_class(self.CURSOR_CLASS)
         return cursor_class
 
-    @async_unsafe  # as Django's own create_cursor, which this one may replace
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.create_cursor in _OUR_CREATE_CURSORS.values():
+            # Guarded against event loops exactly when the Django create_cursor it
+            # replaces is (PostgreSQL's and MySQL's are, SQLite's is not: Django's
+            # cursor() guards it), so that a cursor costs no second check.
+            django_wrapper = next(c for c in cls.__mro__ if not issubclass(c, DatabaseWrapperMixin))
+            replaced = getattr(django_wrapper, "create_cursor", None)
+            guarded = getattr(replaced, "__code__", None) is _ASYNC_UNSAFE_CODE
+            setattr(cls, "create_cursor", _OUR_CREATE_CURSORS[guarded])  # noqa: B010
+
     def create_cursor(self, name: str | None = None) -> object:
-        if self.CURSOR_CLASS is None:
-            return super().create_cursor(name)
-        return self.connection.cursor(factory=self.prometheus_cursor_class())
+        # prometheus_cursor_class() inlined: a cursor per query is the ORM's pattern.
+        cursor_class = self._prometheus_cursor_class
+        if cursor_class is None or self._prometheus_cursor_sink is not self.prometheus_db_sink:
+            if self.CURSOR_CLASS is None:
+                return super().create_cursor(name)
+            cursor_class = self._choose_cursor_class(self.CURSOR_CLASS)
+        return self.connection.cursor(factory=cursor_class)
+
+
+# Every function async_unsafe makes runs this one code object: how a guarded
+# create_cursor is recognised.
+_ASYNC_UNSAFE_CODE = async_unsafe(lambda: None).__code__
+# DatabaseWrapperMixin.create_cursor, by whether it refuses to run in an event loop.
+_OUR_CREATE_CURSORS: Final = {
+    False: DatabaseWrapperMixin.create_cursor,
+    True: async_unsafe(DatabaseWrapperMixin.create_cursor),
+}

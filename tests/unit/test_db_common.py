@@ -13,13 +13,20 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import SynchronousOnlyOperation
 from django.db import utils as django_db_utils
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.postgresql import base as postgresql_base
 from django.db.backends.sqlite3.base import SQLiteCursorWrapper
 from django.db.utils import ConnectionHandler
 from pytest_django import DjangoDbBlocker
 
 from django_prometheus import state
+from django_prometheus.db.backends.mysql import base as mysql_base
 from django_prometheus.db.backends.sqlite3.base import DatabaseWrapper
-from django_prometheus.db.common import ExportingCursorWrapper, is_exporting_cursor_class
+from django_prometheus.db.common import (
+    DatabaseWrapperMixin,
+    ExportingCursorWrapper,
+    is_exporting_cursor_class,
+)
 from django_prometheus.sinks.prometheus import get_sinks
 from django_prometheus.sinks.protocols import BoundDbSink
 from django_prometheus.testing import FakeDbSink, QueryExecuted
@@ -463,8 +470,35 @@ def test_the_established_metric_names_are_the_sink_families() -> None:
         metrics.executed_total  # noqa: B018
 
 
-async def test_create_cursor_refuses_to_run_in_an_event_loop_as_django_does(
-    handler: ConnectionHandler,
+@pytest.fixture
+def connected(handler: ConnectionHandler) -> list[BaseDatabaseWrapper]:
+    """Django's SQLite wrapper and ours, connected (an event loop sees wrappers of its own)."""
+    wrappers = [handler["default"], handler["unit"]]
+    for wrapper in wrappers:
+        wrapper.ensure_connection()
+    return wrappers
+
+
+async def test_sqlite_create_cursor_runs_in_an_event_loop_as_djangos_does(
+    connected: list[BaseDatabaseWrapper],
 ) -> None:
+    # Django's SQLite create_cursor has no async guard (its cursor() has): nor has ours.
+    for wrapper in connected:
+        wrapper.create_cursor().close()
+        with pytest.raises(SynchronousOnlyOperation):
+            wrapper.cursor()
+
+
+class OverGuardedDjangoWrapper(DatabaseWrapperMixin, postgresql_base.DatabaseWrapper):
+    """The mixin's create_cursor replacing one that refuses to run in an event loop."""
+
+    CURSOR_CLASS = SQLiteCursorWrapper
+
+
+@pytest.mark.parametrize("wrapper_class", [OverGuardedDjangoWrapper, mysql_base.DatabaseWrapper])
+async def test_create_cursor_refuses_to_run_in_an_event_loop_where_djangos_does(
+    wrapper_class: type[DatabaseWrapperMixin],
+) -> None:
+    wrapper = wrapper_class.__new__(wrapper_class)
     with pytest.raises(SynchronousOnlyOperation):
-        handler["unit"].create_cursor()
+        wrapper.create_cursor()

@@ -18,9 +18,12 @@ and its exception are exactly those of the uninstrumented backend.
 
 from __future__ import annotations
 
+import inspect
+import linecache
 from collections.abc import Iterable
+from inspect import Parameter
 from time import perf_counter
-from typing import TYPE_CHECKING, ClassVar, TypeVar
+from typing import TYPE_CHECKING, ClassVar, Final, TypeVar
 
 from django.utils.asyncio import async_unsafe
 
@@ -115,26 +118,121 @@ def _counted(param_list: object) -> tuple[int, object]:
     return 0, param_list
 
 
-def _build(cursor_class: type, slot: SinkSlot[BoundDbSink]) -> type:
-    # The base methods are looked up per call (not captured) so that another library
-    # patching the driver's cursor class later still sees its patch run.
+# The names the generated execute uses for itself; a parameter of the driver's execute
+# that starts so is not mirrored (the general form is used instead).
+_OWN: Final = "_djp_"
 
-    def execute(self: object, *args: object, **kwargs: object) -> object:
-        start = perf_counter()
+_EXECUTE_SOURCE = """\
+def execute{parameters}:
+    _djp_start = _djp_perf_counter()
+    try:
+        return _djp_cursor_class.execute({arguments})
+    except BaseException as _djp_error:
+        _djp_report_query_failure(_djp_slot, _djp_error)
+        raise
+    finally:
         try:
-            return cursor_class.execute(self, *args, **kwargs)  # type: ignore[attr-defined]
-        except BaseException as error:
-            _report_query_failure(slot, error)
-            raise
-        finally:
-            try:
-                bound = slot.sink
-                if bound is None:
-                    bound = slot.resolve()
-                bound.query_executed(perf_counter() - start)
-            except Exception as ours:
-                instrumentation_failed("db", ours)
+            _djp_bound = _djp_slot.sink
+            if _djp_bound is None:
+                _djp_bound = _djp_slot.resolve()
+            _djp_bound.query_executed(_djp_perf_counter() - _djp_start)
+        except Exception as _djp_ours:
+            _djp_instrumentation_failed("db", _djp_ours)
+"""
 
+
+class _Named:
+    """Shows as its name in a signature: a default of the generated ``execute``."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+_GENERAL: Final[tuple[str, str, dict[str, object]]] = (
+    "(self, *args, **kwargs)",
+    "self, *args, **kwargs",
+    {},
+)
+
+
+# How the generated execute passes on a parameter of each kind.
+_PASSED: Final = {
+    Parameter.POSITIONAL_ONLY: "{}",
+    Parameter.POSITIONAL_OR_KEYWORD: "{}",
+    Parameter.VAR_POSITIONAL: "*{}",
+    Parameter.KEYWORD_ONLY: "{0}={0}",
+    Parameter.VAR_KEYWORD: "**{}",
+}
+
+
+def _mirrored(method: object) -> tuple[str, str, dict[str, object]]:
+    """The parameter list of ``method``, the arguments passing each one on, and the
+    defaults the list names.
+
+    Forwarding ``*args, **kwargs`` costs more than the rest of our work on a query, so
+    the generated ``execute`` takes the very parameters of the driver's (names, kinds,
+    defaults) and passes each on by its kind; a default is passed as the value it is.
+    A method whose signature may not tell its true defaults (one written in C) gets the
+    general form.
+    """
+    if not inspect.isfunction(method):
+        return _GENERAL
+    try:
+        # Its own parameters, not those of a function it may wrap.
+        parameters = list(inspect.signature(method, follow_wrapped=False).parameters.values())
+    except (TypeError, ValueError):
+        return _GENERAL
+    if (
+        not parameters
+        or parameters[0].kind not in (Parameter.POSITIONAL_ONLY, Parameter.POSITIONAL_OR_KEYWORD)
+        or any(parameter.name.startswith(_OWN) for parameter in parameters)
+    ):
+        return _GENERAL
+    defaults: dict[str, object] = {}
+    shown = []
+    passed = []
+    for index, parameter in enumerate(parameters):
+        if parameter.default is not Parameter.empty:
+            name = f"{_OWN}default_{index}"
+            defaults[name] = parameter.default
+            parameter = parameter.replace(default=_Named(name))
+        shown.append(parameter.replace(annotation=Parameter.empty))
+        passed.append(_PASSED[parameter.kind].format(parameter.name))
+    signature = inspect.Signature(shown, return_annotation=inspect.Signature.empty)
+    return str(signature), ", ".join(passed), defaults
+
+
+def _exporting_execute(cursor_class: type, slot: SinkSlot[BoundDbSink]) -> object:
+    """``execute`` for the subclass of ``cursor_class``: one frame between the caller
+    and the driver's ``execute``, which is looked up per call (not captured) so that
+    another library patching the driver's cursor class later still sees its patch run."""
+    parameters, arguments, defaults = _mirrored(cursor_class.execute)  # type: ignore[attr-defined]
+    source = _EXECUTE_SOURCE.format(parameters=parameters, arguments=arguments)
+    qualname = f"Exporting{cursor_class.__name__}.execute"
+    # Tracebacks through a query show this source.
+    filename = f"<django_prometheus {cursor_class.__module__}.{qualname}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace: dict[str, object] = {
+        **defaults,
+        "_djp_perf_counter": perf_counter,
+        "_djp_cursor_class": cursor_class,
+        "_djp_slot": slot,
+        "_djp_report_query_failure": _report_query_failure,
+        "_djp_instrumentation_failed": instrumentation_failed,
+    }
+    exec(compile(source, filename, "exec"), namespace)  # noqa: S102  (our own source, above)
+    execute = namespace["execute"]
+    execute.__module__ = __name__
+    execute.__qualname__ = qualname  # type: ignore[attr-defined]
+    return execute
+
+
+def _build(cursor_class: type, slot: SinkSlot[BoundDbSink]) -> type:
     def executemany(
         self: object, query: object, param_list: object, *args: object, **kwargs: object
     ) -> object:
@@ -159,7 +257,7 @@ def _build(cursor_class: type, slot: SinkSlot[BoundDbSink]) -> type:
         "__module__": __name__,
         "__qualname__": f"Exporting{cursor_class.__name__}",
         "__doc__": f"{cursor_class.__module__}.{cursor_class.__qualname__} reporting its queries.",
-        "execute": execute,
+        "execute": _exporting_execute(cursor_class, slot),
     }
     if callable(getattr(cursor_class, "executemany", None)):
         namespace["executemany"] = executemany
@@ -289,8 +387,32 @@ class DatabaseWrapperMixin(_WrapperBase):
             cursor_class = self._choose_cursor_class(self.CURSOR_CLASS)
         return cursor_class
 
-    @async_unsafe  # as Django's own create_cursor, which this one may replace
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.create_cursor in _OUR_CREATE_CURSORS.values():
+            # Guarded against event loops exactly when the Django create_cursor it
+            # replaces is (PostgreSQL's and MySQL's are, SQLite's is not: Django's
+            # cursor() guards it), so that a cursor costs no second check.
+            django_wrapper = next(c for c in cls.__mro__ if not issubclass(c, DatabaseWrapperMixin))
+            replaced = getattr(django_wrapper, "create_cursor", None)
+            guarded = getattr(replaced, "__code__", None) is _ASYNC_UNSAFE_CODE
+            setattr(cls, "create_cursor", _OUR_CREATE_CURSORS[guarded])  # noqa: B010
+
     def create_cursor(self, name: str | None = None) -> object:
-        if self.CURSOR_CLASS is None:
-            return super().create_cursor(name)
-        return self.connection.cursor(factory=self.prometheus_cursor_class())
+        # prometheus_cursor_class() inlined: a cursor per query is the ORM's pattern.
+        cursor_class = self._prometheus_cursor_class
+        if cursor_class is None or self._prometheus_cursor_sink is not self.prometheus_db_sink:
+            if self.CURSOR_CLASS is None:
+                return super().create_cursor(name)
+            cursor_class = self._choose_cursor_class(self.CURSOR_CLASS)
+        return self.connection.cursor(factory=cursor_class)
+
+
+# Every function async_unsafe makes runs this one code object: how a guarded
+# create_cursor is recognised.
+_ASYNC_UNSAFE_CODE = async_unsafe(lambda: None).__code__
+# DatabaseWrapperMixin.create_cursor, by whether it refuses to run in an event loop.
+_OUR_CREATE_CURSORS: Final = {
+    False: DatabaseWrapperMixin.create_cursor,
+    True: async_unsafe(DatabaseWrapperMixin.create_cursor),
+}

@@ -11,9 +11,12 @@ from prometheus_client.metrics_core import Metric
 from django_prometheus.families import DB, DB_POOL
 from django_prometheus.sinks.family_maker import FamilyMaker
 from django_prometheus.sinks.recorders import (
+    RECORD_NOTHING,
     Record,
     counter_child,
-    histogram_child,
+    counter_inc,
+    histogram_observe,
+    joint_record,
 )
 from django_prometheus.state import LazyMap
 
@@ -21,6 +24,12 @@ __all__ = ["PrometheusDbSink"]
 
 
 class _BoundPrometheusDbSink:
+    """The series of one alias, ready to move.
+
+    ``query_executed`` is the recorder itself, not a method calling it: a query is
+    one call, moving its count and duration under one lock (see ``joint_record``).
+    """
+
     __slots__ = (
         "_duration",
         "_errors",
@@ -29,14 +38,28 @@ class _BoundPrometheusDbSink:
         "_execute_many",
         "_failed",
         "_new",
+        "query_executed",
     )
 
     def __init__(self, sink: PrometheusDbSink, alias: str, vendor: str) -> None:
         self._new = counter_child(getattr(sink, "new_connections", None), alias, vendor)
         self._failed = counter_child(getattr(sink, "new_connection_errors", None), alias, vendor)
-        self._execute = counter_child(getattr(sink, "execute", None), alias, vendor)
         self._execute_many = counter_child(getattr(sink, "execute_many", None), alias, vendor)
-        self._duration = histogram_child(getattr(sink, "query_duration", None), alias, vendor)
+        execute: Counter | None = getattr(sink, "execute", None)
+        duration: Histogram | None = getattr(sink, "query_duration", None)
+        execute_child = None if execute is None else execute.labels(alias, vendor)
+        duration_child = None if duration is None else duration.labels(alias, vendor)
+        self._execute = RECORD_NOTHING if execute_child is None else counter_inc(execute_child)
+        self._duration = (
+            RECORD_NOTHING if duration_child is None else histogram_observe(duration_child)
+        )
+        self.query_executed: Record
+        if execute_child is None:
+            self.query_executed = self._duration
+        else:
+            self.query_executed = joint_record(
+                (execute_child,), duration_child, lock_of=execute_child
+            )
         self._errors: dict[str, Record] = {}
         self._errors_family = (getattr(sink, "errors", None), alias, vendor)
 
@@ -48,10 +71,6 @@ class _BoundPrometheusDbSink:
         # as in the established package, so error ratios on dashboards keep working.
         self._new(1)
         self._failed(1)
-
-    def query_executed(self, seconds: float) -> None:
-        self._execute(1)
-        self._duration(seconds)
 
     def queries_executed_many(self, count: int, seconds: float) -> None:
         self._execute(count)

@@ -156,21 +156,30 @@ def _under_one_lock(
     buckets: tuple[MutexValue, ...],
 ) -> JointRecord:
     # Unrolled for the shapes the sinks use: a cache get moves three counters and a
-    # histogram, an HTTP event zero to three counters and a histogram.
+    # histogram, an HTTP event zero to three counters and a histogram, a query one counter
+    # and a histogram. acquire/release, not ``with``: entering and leaving a with block
+    # costs about twice as much. The values are floats: adding 1.0, not 1, keeps to the
+    # interpreter's float-only fast path.
     if total is None and len(values) == 1:
         (only,) = values
 
         def count1(amount: float | None) -> None:
-            with lock:
-                only._value += 1
+            lock.acquire()
+            try:
+                only._value += 1.0
+            finally:
+                lock.release()
 
         return count1
     if total is None:
 
         def count(amount: float | None) -> None:
-            with lock:
+            lock.acquire()
+            try:
                 for value in values:
-                    value._value += 1
+                    value._value += 1.0
+            finally:
+                lock.release()
 
         return count
     # Most observations of a fast path land in the first bucket: no bisection for them.
@@ -180,73 +189,88 @@ def _under_one_lock(
         def observe(amount: float | None) -> None:
             if amount is None:
                 return
-            with lock:
+            lock.acquire()
+            try:
                 total._value += amount
                 if amount <= lowest:
-                    lowest_bucket._value += 1
+                    lowest_bucket._value += 1.0
                 else:
-                    buckets[bisect_left(bounds, amount)]._value += 1
+                    buckets[bisect_left(bounds, amount)]._value += 1.0
+            finally:
+                lock.release()
 
         return observe
     if len(values) == 1:
         (first,) = values
 
         def count1_and_observe(amount: float | None) -> None:
-            with lock:
-                first._value += 1
+            lock.acquire()
+            try:
+                first._value += 1.0
                 if amount is None:
                     return
                 total._value += amount
                 if amount <= lowest:
-                    lowest_bucket._value += 1
+                    lowest_bucket._value += 1.0
                 else:
-                    buckets[bisect_left(bounds, amount)]._value += 1
+                    buckets[bisect_left(bounds, amount)]._value += 1.0
+            finally:
+                lock.release()
 
         return count1_and_observe
     if len(values) == 2:
         first, second = values
 
         def count2_and_observe(amount: float | None) -> None:
-            with lock:
-                first._value += 1
-                second._value += 1
+            lock.acquire()
+            try:
+                first._value += 1.0
+                second._value += 1.0
                 if amount is None:
                     return
                 total._value += amount
                 if amount <= lowest:
-                    lowest_bucket._value += 1
+                    lowest_bucket._value += 1.0
                 else:
-                    buckets[bisect_left(bounds, amount)]._value += 1
+                    buckets[bisect_left(bounds, amount)]._value += 1.0
+            finally:
+                lock.release()
 
         return count2_and_observe
     if len(values) == 3:
         first, second, third = values
 
         def count3_and_observe(amount: float | None) -> None:
-            with lock:
-                first._value += 1
-                second._value += 1
-                third._value += 1
+            lock.acquire()
+            try:
+                first._value += 1.0
+                second._value += 1.0
+                third._value += 1.0
                 if amount is None:
                     return
                 total._value += amount
                 if amount <= lowest:
-                    lowest_bucket._value += 1
+                    lowest_bucket._value += 1.0
                 else:
-                    buckets[bisect_left(bounds, amount)]._value += 1
+                    buckets[bisect_left(bounds, amount)]._value += 1.0
+            finally:
+                lock.release()
 
         return count3_and_observe
 
     def count_and_observe(amount: float | None) -> None:
-        with lock:
+        lock.acquire()
+        try:
             for value in values:
-                value._value += 1
+                value._value += 1.0
             if amount is None:
                 return
             total._value += amount
             if amount <= lowest:
-                lowest_bucket._value += 1
+                lowest_bucket._value += 1.0
             else:
-                buckets[bisect_left(bounds, amount)]._value += 1
+                buckets[bisect_left(bounds, amount)]._value += 1.0
+        finally:
+            lock.release()
 
     return count_and_observe

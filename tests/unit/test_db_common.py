@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import inspect
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from inspect import Parameter
 from pathlib import Path
 
 import pytest
 from django.core.exceptions import SynchronousOnlyOperation
 from django.db import utils as django_db_utils
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.postgresql import base as postgresql_base
 from django.db.backends.sqlite3.base import SQLiteCursorWrapper
 from django.db.utils import ConnectionHandler
 from pytest_django import DjangoDbBlocker
 
 from django_prometheus import state
-from django_prometheus.db import common
+from django_prometheus.db.backends.mysql import base as mysql_base
 from django_prometheus.db.backends.sqlite3.base import DatabaseWrapper
-from django_prometheus.db.common import ExportingCursorWrapper, is_exporting_cursor_class
+from django_prometheus.db.common import (
+    DatabaseWrapperMixin,
+    ExportingCursorWrapper,
+    is_exporting_cursor_class,
+)
 from django_prometheus.sinks.prometheus import get_sinks
 from django_prometheus.sinks.protocols import BoundDbSink
 from django_prometheus.testing import FakeDbSink, QueryExecuted
@@ -215,6 +223,82 @@ def test_execute_reports_one_query_with_its_duration(
     assert 0.05 <= seconds < 5
 
 
+_OMITTED = object()
+
+
+class EveryKindCursor(sqlite3.Cursor):
+    """A driver's execute with every kind of parameter, keeping what it received."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        super().__init__(connection)
+        self.received: list[tuple[object, ...]] = []
+
+    def execute(  # type: ignore[override]
+        self,
+        query: str,
+        params: object = (),
+        /,
+        *more: object,
+        mode: object = _OMITTED,
+        **options: object,
+    ) -> sqlite3.Cursor:
+        self.received.append((query, params, more, mode, options))
+        return super().execute(query, params)  # type: ignore[arg-type]
+
+
+class OddNamesCursor(sqlite3.Cursor):
+    def execute(self, _djp_query: str, _djp_start: object = ()) -> sqlite3.Cursor:  # type: ignore[override]
+        return super().execute(_djp_query, _djp_start)  # type: ignore[arg-type]
+
+
+def parameters(function: object) -> list[tuple[str, object, object]]:
+    signature = inspect.signature(function)  # type: ignore[arg-type]
+    return [(p.name, p.kind, p.default) for p in signature.parameters.values()]
+
+
+def test_execute_takes_the_very_parameters_of_the_drivers(sink: FakeDbSink) -> None:
+    for cursor_class in (EveryKindCursor, SQLiteCursorWrapper):
+        exporting = ExportingCursorWrapper(cursor_class, "u", "sqlite", sink)
+        assert parameters(exporting.execute) == parameters(cursor_class.execute)
+        assert exporting.execute.__qualname__ == f"Exporting{cursor_class.__name__}.execute"
+
+
+def test_execute_passes_every_kind_of_argument_on(
+    raw: sqlite3.Connection, sink: FakeDbSink
+) -> None:
+    cursor = raw.cursor(factory=ExportingCursorWrapper(EveryKindCursor, "u", "sqlite", sink))
+    cursor.execute("SELECT 1")
+    cursor.execute("SELECT ?", (2,), "more", mode="m", flag=True)
+    assert cursor.received == [
+        ("SELECT 1", (), (), _OMITTED, {}),
+        ("SELECT ?", (2,), ("more",), "m", {"flag": True}),
+    ]
+    assert cursor.fetchone() == (2,)
+    exporting = ExportingCursorWrapper(SQLiteCursorWrapper, "u", "sqlite", sink)
+    by_name = raw.cursor(factory=exporting).execute(query="SELECT %s", params=[3])
+    assert by_name.fetchone() == (3,)
+    # One bind: the sink's slot is per alias and vendor, whatever the cursor class.
+    assert [call[0] for call in sink.calls] == ["bind", *["query_executed"] * 3]
+
+
+@pytest.mark.parametrize("cursor_class", [OddNamesCursor, sqlite3.Cursor])
+def test_execute_takes_any_arguments_where_it_cannot_mirror_the_drivers(
+    cursor_class: type[sqlite3.Cursor], raw: sqlite3.Connection, sink: FakeDbSink
+) -> None:
+    # A parameter named as our own locals, or a method written in C (whose signature may
+    # not tell its true defaults): the general form, passing on whatever it is given.
+    exporting = ExportingCursorWrapper(cursor_class, "u", "sqlite", sink)
+    assert parameters(exporting.execute) == [
+        ("self", Parameter.POSITIONAL_OR_KEYWORD, Parameter.empty),
+        ("args", Parameter.VAR_POSITIONAL, Parameter.empty),
+        ("kwargs", Parameter.VAR_KEYWORD, Parameter.empty),
+    ]
+    cursor = raw.cursor(factory=exporting)
+    assert cursor.execute("SELECT ?", (4,)).fetchone() == (4,)
+    assert cursor.execute("SELECT 5").fetchone() == (5,)
+    assert only_seconds(sink.calls)[1:] == [("query_executed", "u", "sqlite", "<seconds>")] * 2
+
+
 def test_executemany_counts_every_parameter_set(raw: sqlite3.Connection, sink: FakeDbSink) -> None:
     cursor = raw.cursor(factory=ExportingCursorWrapper(SQLiteCursorWrapper, "u", "sqlite", sink))
     cursor.executemany("INSERT INTO item VALUES (%s)", [("a",), ("b",), ("c",)])
@@ -286,7 +370,8 @@ def test_a_failing_query_reraises_the_very_same_exception(
     # The traceback still runs down to where the error was raised.
     assert info.traceback[-1].name == "execute"
     assert Path(info.traceback[-1].path).name == "base.py"  # Django's SQLiteCursorWrapper
-    assert any(entry.path == Path(common.__file__) for entry in info.traceback)
+    ours = "<django_prometheus tests.unit.test_db_common.ExportingRecordingCursor.execute>"
+    assert [entry.name for entry in info.traceback if str(entry.path) == ours] == ["execute"]
     assert only_seconds(sink.calls)[1:] == [
         ("query_failed", "u", "sqlite", "OperationalError"),
         ("query_executed", "u", "sqlite", "<seconds>"),
@@ -385,8 +470,35 @@ def test_the_established_metric_names_are_the_sink_families() -> None:
         metrics.executed_total  # noqa: B018
 
 
-async def test_create_cursor_refuses_to_run_in_an_event_loop_as_django_does(
-    handler: ConnectionHandler,
+@pytest.fixture
+def connected(handler: ConnectionHandler) -> list[BaseDatabaseWrapper]:
+    """Django's SQLite wrapper and ours, connected (an event loop sees wrappers of its own)."""
+    wrappers = [handler["default"], handler["unit"]]
+    for wrapper in wrappers:
+        wrapper.ensure_connection()
+    return wrappers
+
+
+async def test_sqlite_create_cursor_runs_in_an_event_loop_as_djangos_does(
+    connected: list[BaseDatabaseWrapper],
 ) -> None:
+    # Django's SQLite create_cursor has no async guard (its cursor() has): nor has ours.
+    for wrapper in connected:
+        wrapper.create_cursor().close()
+        with pytest.raises(SynchronousOnlyOperation):
+            wrapper.cursor()
+
+
+class OverGuardedDjangoWrapper(DatabaseWrapperMixin, postgresql_base.DatabaseWrapper):
+    """The mixin's create_cursor replacing one that refuses to run in an event loop."""
+
+    CURSOR_CLASS = SQLiteCursorWrapper
+
+
+@pytest.mark.parametrize("wrapper_class", [OverGuardedDjangoWrapper, mysql_base.DatabaseWrapper])
+async def test_create_cursor_refuses_to_run_in_an_event_loop_where_djangos_does(
+    wrapper_class: type[DatabaseWrapperMixin],
+) -> None:
+    wrapper = wrapper_class.__new__(wrapper_class)
     with pytest.raises(SynchronousOnlyOperation):
-        handler["unit"].create_cursor()
+        wrapper.create_cursor()

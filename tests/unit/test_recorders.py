@@ -108,8 +108,9 @@ def record_joint(registry: CollectorRegistry) -> None:
         joint_record(fast_counters[:2], fast, lock_of=lock_of),
         joint_record(fast_counters, fast, lock_of=lock_of),
         joint_record(fast_counters[1:2], None, lock_of=lock_of),
+        joint_record(fast_counters[1:2], fast, lock_of=lock_of),
     ]
-    shapes = [(3, True), (2, True), (4, True), (1, False)]
+    shapes = [(3, True), (2, True), (4, True), (1, False), (1, True)]
     for amount in AMOUNTS:
         for record, (count, observed) in zip(recorders, shapes, strict=True):
             record(amount)
@@ -124,7 +125,7 @@ def test_joint_records_move_what_the_public_api_moves() -> None:
     record_joint(registry)
     slow, fast = _samples(registry, "slow"), _samples(registry, "fast")
     assert fast == slow
-    assert fast[("_h_count", "")] == 3 * len(AMOUNTS)
+    assert fast[("_h_count", "")] == 4 * len(AMOUNTS)
 
 
 def test_joint_records_fall_back_in_multiprocess_mode(multiprocess: Path) -> None:

@@ -49,16 +49,17 @@ class PostgreSQLWrapperMixin(DatabaseWrapperMixin):
         # (tests patch it there): the factory already instruments unnamed cursors, so
         # DatabaseWrapperMixin's (a second async guard) would only cost time.
         cursor = self._django_wrapper.create_cursor(self, name=name)
-        cursor_class = type(cursor)
-        if name is not None and not is_exporting_cursor_class(cursor_class):
-            # A fresh server-side cursor made without the factory: give it the
-            # instrumented subclass of its own class (same layout, nothing else changes).
-            exporting = self.exporting_cursor_class(cursor_class)
-            if exporting is not cursor_class:
-                try:
-                    cursor.__class__ = exporting
-                except TypeError as error:
-                    instrumentation_failed("db", error)
+        if name is not None:
+            cursor_class = type(cursor)
+            if not is_exporting_cursor_class(cursor_class):
+                # A fresh server-side cursor made without the factory: give it the
+                # instrumented subclass of its own class (same layout, nothing else changes).
+                exporting = self.exporting_cursor_class(cursor_class)
+                if exporting is not cursor_class:
+                    try:
+                        cursor.__class__ = exporting
+                    except TypeError as error:
+                        instrumentation_failed("db", error)
         return cursor
 
 

@@ -24,12 +24,13 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 import tracemalloc
-from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Final
 
+# bench_scrape: the in-process scrape benchmark beside this script (same formats, timing).
+from bench_scrape import FORMATS, PROMETHEUS_3, best_of
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.mmap_dict import MmapedDict
@@ -38,23 +39,6 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from django_prometheus import state
 from django_prometheus.exposition import render_metrics
 from django_prometheus.multiprocess import multiprocess_registry
-
-PROMETHEUS_3: Final = (
-    "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,"
-    "application/openmetrics-text;version=0.0.1;q=0.5,"
-    "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,"
-    "text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
-)
-PROMETHEUS_2: Final = (
-    "application/openmetrics-text;version=1.0.0,"
-    "application/openmetrics-text;version=0.0.1;q=0.75,"
-    "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
-)
-FORMATS: Final = (
-    ("text 0.0.4", ""),
-    ("OM, Prometheus 3", PROMETHEUS_3),
-    ("OM, Prometheus 2", PROMETHEUS_2),
-)
 
 WORKER: Final = textwrap.dedent(
     """
@@ -112,20 +96,6 @@ def move_every_value(path: Path) -> None:
         table.close()  # type: ignore[no-untyped-call]
 
 
-def _best(
-    run: Callable[[], object], repeat: int, before: Callable[[], None] | None = None
-) -> float:
-    timings = []
-    for _ in range(repeat):
-        if before is not None:
-            before()
-        gc.collect()
-        start = time.perf_counter()
-        run()
-        timings.append(time.perf_counter() - start)
-    return min(timings)
-
-
 def _forget() -> None:
     state.multiprocess_merges.clear()
 
@@ -164,15 +134,12 @@ def measure(processes: int, views: int, repeat: int) -> None:
             encoder, _ = choose_encoder(accept)
             expected = encoder(ours)  # prometheus_client's merge of the files we read
             assert render_metrics(ours, accept=accept).body == expected, label
-            theirs = _best(lambda e=encoder: e(upstream), repeat)  # type: ignore[misc]
-            first = _best(lambda a=accept: render_metrics(ours, accept=a), repeat, _forget)  # type: ignore[misc]
-            render_metrics(ours, accept=accept)
-            steady = _best(lambda a=accept: render_metrics(ours, accept=a), repeat)  # type: ignore[misc]
-            moved = _best(
-                lambda a=accept: render_metrics(ours, accept=a),  # type: ignore[misc]
-                repeat,
-                lambda: move_every_value(path),
-            )
+            scrape = partial(render_metrics, ours, accept=accept)
+            theirs = best_of(partial(encoder, upstream), repeat)
+            first = best_of(scrape, repeat, _forget)
+            scrape()
+            steady = best_of(scrape, repeat)
+            moved = best_of(scrape, repeat, partial(move_every_value, path))
             assert render_metrics(ours, accept=accept).body == encoder(ours), label
             print(
                 f"| {label} | {theirs * 1e3:.1f} | {first * 1e3:.1f} | {first / theirs:.3f} "

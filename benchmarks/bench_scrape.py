@@ -100,7 +100,7 @@ def build(views: int) -> tuple[CollectorRegistry, Callable[[], None]]:
     return registry, move
 
 
-def _best(
+def best_of(
     run: Callable[[], object], repeat: int, before: Callable[[], None] | None = None
 ) -> float:
     timings = []
@@ -143,11 +143,11 @@ def measure(views: int, repeat: int) -> None:
         encoder = choose_encoder(accept)[0]
         assert render_metrics(registry, accept=accept).body == encoder(registry)
         ours = partial(render_metrics, registry, accept=accept)
-        theirs = _best(partial(encoder, registry), repeat)
-        first = _best(ours, repeat, _forget)
+        theirs = best_of(partial(encoder, registry), repeat)
+        first = best_of(ours, repeat, _forget)
         ours()
-        steady = _best(ours, repeat)
-        moved = _best(ours, repeat, move)
+        steady = best_of(ours, repeat)
+        moved = best_of(ours, repeat, move)
         assert render_metrics(registry, accept=accept).body == encoder(registry)
         print(
             f"| {label} | {theirs * 1e3:.1f} | {first * 1e3:.1f} | {first / theirs:.2f} "

@@ -7,6 +7,7 @@ gunicorn/uwsgi worker shows the whole server.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import logging
 import os
@@ -21,6 +22,7 @@ from prometheus_client.multiprocess import mark_process_dead
 from django_prometheus import state
 from django_prometheus.config import MULTIPROC_DIR_ENV
 from django_prometheus.multiprocess_compaction import (
+    STAGING_NAME,
     CompactedCollector,
     CompactionReport,
     compact_dead,
@@ -144,18 +146,23 @@ def clean_multiproc_dir(path: str | None = None) -> int:
     Call it once before any worker starts (a server restart would otherwise keep
     counting on top of the old processes' files and show their gauges forever).
     Only prometheus_client's ``*.db`` files (the archives of compacted processes
-    among them) are touched, never the directory or its lock file.
+    among them, and the files an interrupted compaction moved aside) are touched, never
+    the directories or the lock file.
     """
     path = path if path is not None else os.environ.get(MULTIPROC_DIR_ENV)
     if not path:
         return 0
     removed = 0
-    for name in glob.glob(os.path.join(glob.escape(path), "*.db")):
+    pattern = os.path.join(glob.escape(path), "*.db")
+    staged = os.path.join(glob.escape(path), STAGING_NAME, "*.db")
+    for name in glob.glob(pattern) + glob.glob(staged):
         try:
             os.unlink(name)
         except FileNotFoundError:
             continue
         removed += 1
+    with contextlib.suppress(OSError):
+        os.rmdir(os.path.join(path, STAGING_NAME))  # only when empty
     if removed:
         logger.info("Removed %d stale metric files from %s", removed, path)
     return removed

@@ -13,14 +13,16 @@ collector accepts (``counter_archive.db``; for gauges ``gauge_<mode>_archive.db`
 * ``live*`` gauges are removed (what ``mark_process_dead`` does);
 * ``all`` gauges are left alone: their series carry the pid, which an archive cannot keep.
 
-Crash safety. A new archive is written to a temporary file (``.<name>.<random>.tmp``,
-which the collector's ``*.db`` glob never reads), fsynced and renamed over the old one;
-only then are the folded files removed. The archive carries, after the part
-prometheus_client reads, the identity (name, inode, size, modification time) of every
-folded file that may still exist. A scrape skips a file whose identity an archive lists,
-so a crash between the rename and the removals counts nothing twice; the next compaction
-removes those files. A file that appears later under a reused pid has another identity and
-counts as the new process's. Compaction holds an exclusive ``flock`` on
+Crash safety. The files being folded are first moved aside into the hidden
+subdirectory ``.django-prometheus-folding`` (a rename, so each file is in exactly one
+place; a new process that gets a folded worker's pid then starts a file of its own
+instead of counting on in the old one). The new archive is written to a temporary file
+(``.<name>.<random>.tmp``, which the collector's ``*.db`` glob never reads), fsynced and
+renamed over the old one; only then are the moved files removed. The archive carries,
+after the part prometheus_client reads, the identity (name, inode, size, modification
+time) of every moved file it contains. A scrape reads the directory's files and the moved
+files that no archive lists, so a crash at any point counts every value once, and the
+next compaction finishes the work. Compaction holds an exclusive ``flock`` on
 ``.django-prometheus.lock`` in the directory; :class:`CompactedCollector` (what scrapes
 read) holds it shared, so a scrape never sees a half-done compaction.
 """
@@ -46,12 +48,14 @@ from prometheus_client.registry import Collector
 __all__ = [
     "ARCHIVE_SUFFIX",
     "LOCK_NAME",
+    "STAGING_NAME",
     "CompactedCollector",
     "CompactionReport",
     "FileIdentity",
     "compact_dead",
     "compact_pids",
     "folded_identities",
+    "has_unfinished",
     "pids_in",
     "scrape_files",
     "shared_lock",
@@ -60,6 +64,8 @@ __all__ = [
 logger = logging.getLogger("django_prometheus")
 
 LOCK_NAME: Final = ".django-prometheus.lock"
+# Where compaction moves the files it folds (see the crash-safety note above).
+STAGING_NAME: Final = ".django-prometheus-folding"
 ARCHIVE_SUFFIX: Final = "_archive.db"
 _TEMP_SUFFIX: Final = ".tmp"
 # After the part prometheus_client reads: the JSON list of folded files, then its length
@@ -244,7 +250,7 @@ def shared_lock(directory: str) -> contextlib.AbstractContextManager[None]:
 
 
 def folded_identities(directory: str) -> set[FileIdentity]:
-    """Every file an archive in ``directory`` says it already contains."""
+    """Every moved file an archive in ``directory`` says it already contains."""
     folded: set[FileIdentity] = set()
     for name in os.listdir(directory):
         if name.endswith(ARCHIVE_SUFFIX):
@@ -252,16 +258,36 @@ def folded_identities(directory: str) -> set[FileIdentity]:
     return folded
 
 
+def _staged_names(directory: str) -> list[str]:
+    """The files compaction moved aside and has not removed yet, by name."""
+    try:
+        names = os.listdir(os.path.join(directory, STAGING_NAME))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return sorted(name for name in names if name.endswith(".db"))
+
+
+def has_unfinished(directory: str) -> bool:
+    """Whether an interrupted compaction left moved-aside files for the next one."""
+    return bool(_staged_names(directory))
+
+
 def scrape_files(directory: str) -> list[str]:
-    """The ``*.db`` files a scrape merges: all but those an archive already contains."""
-    names = [name for name in os.listdir(directory) if name.endswith(".db")]
-    folded = folded_identities(directory) if any(n.endswith(ARCHIVE_SUFFIX) for n in names) else ()
-    folded_names = {entry.name for entry in folded}
-    files = []
-    for name in sorted(names):
-        if name in folded_names and _identity(directory, name) in folded:
-            continue
-        files.append(os.path.join(directory, name))
+    """The ``*.db`` files a scrape merges: the directory's, then the moved-aside files
+    that no archive contains yet (there are any only after a crash, or during a
+    compaction that a scraper without the lock does not wait for)."""
+    files = [
+        os.path.join(directory, name)
+        for name in sorted(os.listdir(directory))
+        if name.endswith(".db")
+    ]
+    staged = _staged_names(directory)
+    if staged:
+        folded = folded_identities(directory)
+        for name in staged:
+            relative = os.path.join(STAGING_NAME, name)
+            if _identity(directory, relative) not in folded:
+                files.append(os.path.join(directory, relative))
     return files
 
 
@@ -296,15 +322,6 @@ class CompactionReport:
         return bool(self.folded or self.dropped or self.finished)
 
 
-def _remove(directory: str, entry: FileIdentity) -> bool:
-    """Remove a folded file if it is still the one that was folded."""
-    if _identity(directory, entry.name) != entry:
-        return False
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(os.path.join(directory, entry.name))
-    return True
-
-
 def _remove_stale_temporaries(directory: str) -> None:
     for name in os.listdir(directory):
         if name.startswith(".") and ARCHIVE_SUFFIX in name and name.endswith(_TEMP_SUFFIX):
@@ -312,64 +329,93 @@ def _remove_stale_temporaries(directory: str) -> None:
                 os.unlink(os.path.join(directory, name))
 
 
-def _compact_prefix(
-    directory: str, prefix: str, names: list[str], report: CompactionReport
+def _fold_prefix(
+    directory: str, prefix: str, names: list[str], report: CompactionReport, resumed: bool
 ) -> None:
+    """Fold the moved-aside files ``names`` of ``prefix`` into its archive, then remove
+    them. Files the archive already lists were folded by an interrupted compaction."""
     archive = os.path.join(directory, prefix + ARCHIVE_SUFFIX)
-    manifest = _read_manifest(archive)
-    # Files an interrupted compaction folded but did not remove: already in the archive.
-    pending = [entry for entry in manifest if _identity(directory, entry.name) == entry]
-    if not names and not pending:
-        return
-    fold = _RULES[prefix]
-    values: Values = {}
-    if names and os.path.exists(archive):
-        for key, value, timestamp in _read_values(archive):
-            values[key] = (value, timestamp)
-    fresh: list[FileIdentity] = []
-    for name in names:
-        entry = _identity(directory, name)
-        if entry is None or entry in pending:
-            continue
-        for key, value, timestamp in _read_values(os.path.join(directory, name)):
-            old = values.get(key)
-            values[key] = (value, timestamp) if old is None else fold(old, (value, timestamp))
-        fresh.append(entry)
+    listed = set(_read_manifest(archive))
+    entries = [
+        entry
+        for name in names
+        if (entry := _identity(directory, os.path.join(STAGING_NAME, name))) is not None
+    ]
+    fresh = [entry for entry in entries if entry not in listed]
     if fresh:
-        _write_archive(directory, prefix, values, [*pending, *fresh])
+        fold = _RULES[prefix]
+        values: Values = {}
+        if os.path.exists(archive):
+            for key, value, timestamp in _read_values(archive):
+                values[key] = (value, timestamp)
+        for entry in fresh:
+            for key, value, timestamp in _read_values(os.path.join(directory, entry.name)):
+                old = values.get(key)
+                values[key] = (value, timestamp) if old is None else fold(old, (value, timestamp))
+        _write_archive(directory, prefix, values, entries)
         report.archives.append(prefix + ARCHIVE_SUFFIX)
-    for entry in fresh:
-        if _remove(directory, entry):
-            report.folded.append(entry.name)
-    for entry in pending:
-        if _remove(directory, entry):
-            report.finished.append(entry.name)
+    for entry in entries:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(directory, entry.name))
+        done = report.finished if resumed or entry not in fresh else report.folded
+        done.append(os.path.basename(entry.name))
+
+
+def _fold_staged(directory: str, report: CompactionReport, resumed: bool) -> None:
+    by_prefix: dict[str, list[str]] = {}
+    for name in _staged_names(directory):
+        parsed = parse_name(name)
+        if parsed is not None and parsed.prefix in _RULES:
+            by_prefix.setdefault(parsed.prefix, []).append(name)
+    for prefix in _RULES:
+        if prefix in by_prefix:
+            _fold_prefix(directory, prefix, by_prefix[prefix], report, resumed)
+
+
+def _stage(directory: str, pids: Collection[int], report: CompactionReport) -> bool:
+    """Drop the pids' live gauges and move their other foldable files aside; whether any
+    file was moved."""
+    staging = os.path.join(directory, STAGING_NAME)
+    moved = False
+    for name in sorted(os.listdir(directory)):
+        parsed = parse_name(name)
+        if parsed is None or parsed.pid not in pids:
+            continue
+        if parsed.prefix in _DROPPED:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(directory, name))
+            report.dropped.append(name)
+        elif parsed.prefix in _KEPT:
+            report.kept.append(name)
+        else:
+            if not moved:
+                os.makedirs(staging, exist_ok=True)
+            target = os.path.join(staging, name)
+            # Never over a moved file not folded yet (the next compaction takes this one).
+            if not os.path.lexists(target):
+                os.replace(os.path.join(directory, name), target)
+                moved = True
+    if moved:
+        # The moves are on disk before an archive that lists them is.
+        _fsync_directory(staging)
+        _fsync_directory(directory)
+    return moved
 
 
 def compact_pids(pids: Collection[int], path: str) -> CompactionReport:
     """Fold the files of the exited processes ``pids`` into the archives of ``path``.
 
     The caller vouches that every pid has exited (a pid is never guessed from a file
-    name). Files that an interrupted compaction already folded are removed too.
+    name). What an interrupted compaction left moved aside is folded first.
     """
     report = CompactionReport()
     with _locked(path, fcntl.LOCK_EX):
         _remove_stale_temporaries(path)
-        by_prefix: dict[str, list[str]] = {}
-        for name in sorted(os.listdir(path)):
-            parsed = parse_name(name)
-            if parsed is None or parsed.pid not in pids:
-                continue
-            if parsed.prefix in _DROPPED:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(os.path.join(path, name))
-                report.dropped.append(name)
-            elif parsed.prefix in _KEPT:
-                report.kept.append(name)
-            else:
-                by_prefix.setdefault(parsed.prefix, []).append(name)
-        for prefix in _RULES:
-            _compact_prefix(path, prefix, by_prefix.get(prefix, []), report)
+        _fold_staged(path, report, resumed=True)
+        if _stage(path, pids, report):
+            _fold_staged(path, report, resumed=False)
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.join(path, STAGING_NAME))  # only when empty
     if report:
         logger.debug("Compacted multiprocess files of pids %s: %s", sorted(pids), report)
     return report

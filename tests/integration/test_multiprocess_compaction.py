@@ -7,8 +7,9 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -19,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from django_prometheus import gunicorn as hooks
 from django_prometheus import multiprocess_compaction as compaction
 from django_prometheus.config import MULTIPROC_DIR_ENV, reset_config
+from django_prometheus.exposition.merge import render_multiprocess
 from django_prometheus.multiprocess import multiprocess_registry
 from django_prometheus.multiprocess_compaction import compact_dead, compact_pids
 
@@ -198,23 +200,91 @@ def test_only_the_given_pids_are_compacted(directory: Path) -> None:
     assert not (directory / f"counter_{first}.db").exists()
 
 
-def test_archive_written_but_files_not_removed_counts_once(
-    directory: Path, monkeypatch: pytest.MonkeyPatch
+class SimulatedCrashError(Exception):
+    """Stands for a SIGKILL at one step of a compaction (tests/system kills for real)."""
+
+
+def crash_at(monkeypatch: pytest.MonkeyPatch, name: str, when: Callable[[str], bool]) -> None:
+    """Make ``os.<name>`` raise :class:`SimulatedCrashError` on the first path for which
+    ``when`` holds: the directory is left exactly as a kill before that step leaves it."""
+    original = getattr(os, name)
+
+    def step(*args: Any, **kwargs: Any) -> Any:
+        if when(str(args[-1] if name == "replace" else args[0])):
+            raise SimulatedCrashError(name)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(os, name, step)
+
+
+def moved_aside(directory: Path) -> list[str]:
+    staging = directory / compaction.STAGING_NAME
+    return sorted(path.name for path in staging.iterdir()) if staging.exists() else []
+
+
+def assert_fast_scrape_agrees(directory: Path) -> None:
+    registry = multiprocess_registry(str(directory))
+    assert render_multiprocess(registry, om=False) == generate_latest(registry)
+
+
+@pytest.mark.parametrize(
+    ("step", "when"),
+    [
+        # after the counter archive's rename, before the folded counter files are removed
+        ("unlink", lambda path: os.path.basename(path).startswith("counter_")),
+        # after every file was moved aside, before the first archive is renamed in
+        ("replace", lambda path: path.endswith(compaction.ARCHIVE_SUFFIX)),
+        # after the first file was moved aside
+        ("replace", lambda path: compaction.STAGING_NAME in path and "histogram" in path),
+    ],
+    ids=["before-removals", "before-archive", "while-moving"],
+)
+def test_a_crash_then_a_reused_pid_counts_every_value_once(
+    directory: Path, monkeypatch: pytest.MonkeyPatch, step: str, when: Callable[[str], bool]
 ) -> None:
-    pids = run_workers(directory, [1, 2])
-    before = scrape(directory)
-    # A crash after the rename: the archives are in place, the workers' files are not removed.
-    monkeypatch.setattr(compaction, "_remove", lambda directory, entry: False)
-    compact_pids(pids, str(directory))
+    (first,) = run_workers(directory, [1], "424242")
+    assert first != 424242
+    other = run_workers(directory, [2])
+    before = without(scrape(directory), "djp_c_livesum", "djp_c_liveall")
+    crash_at(monkeypatch, step, when)
+    with pytest.raises(SimulatedCrashError):
+        compact_pids([424242, *other], str(directory))
     monkeypatch.undo()
-    assert (directory / f"counter_{pids[0]}.db").exists()
-    expected = without(before, "djp_c_livesum", "djp_c_liveall")
-    assert scrape(directory) == expected
-    # The next compaction (of any pid, or none) removes what was already folded.
-    report = compact_pids((), str(directory))
-    assert f"counter_{pids[0]}.db" in report.finished
-    assert not (directory / f"counter_{pids[0]}.db").exists()
-    assert scrape(directory) == expected
+    assert without(scrape(directory), "djp_c_live") == without(before, "djp_c_live")
+    assert_fast_scrape_agrees(directory)
+    # A new process gets the folded worker's pid before any other compaction: it must
+    # start a file of its own, not count on in the one already folded.
+    run_workers(directory, [10], "424242")
+    home = ("djp_c_requests_total", (("method", "GET"), ("view", "home")))
+    assert scrape(directory)[home] == 1 + 2 + 10
+    assert_fast_scrape_agrees(directory)
+    # The next compaction finishes the interrupted one; totals stay exact.
+    report = compact_pids([424242], str(directory))
+    assert report.finished
+    assert moved_aside(directory) == []
+    after = scrape(directory)
+    assert after[home] == 13
+    bucket = ("djp_c_seconds_bucket", (("le", "0.5"), ("view", "home")))
+    assert after[bucket] == 2  # 0.25 and 0.5 of the 0.25, 0.5 and 2.5 observed
+    assert after[("djp_c_seconds_count", (("view", "home"),))] == 3
+    assert_fast_scrape_agrees(directory)
+
+
+def test_moved_aside_files_are_folded_by_the_command(multiproc_env: Path) -> None:
+    directory = multiproc_env
+    run_workers(directory, [1, 2])
+    pids = sorted(compaction.pids_in(str(directory)))
+    staging = directory / compaction.STAGING_NAME
+    staging.mkdir()
+    for pid in pids:
+        os.replace(directory / f"counter_{pid}.db", staging / f"counter_{pid}.db")
+    before = scrape(directory)
+    assert before[("djp_c_requests_total", (("method", "GET"), ("view", "home")))] == 3
+    out = io.StringIO()
+    call_command("prometheus_compact", stdout=out)
+    assert "finished 2 interrupted" in out.getvalue()
+    assert moved_aside(directory) == []
+    assert without(scrape(directory), "djp_c_live") == without(before, "djp_c_live")
 
 
 def test_a_left_behind_temporary_file_is_ignored(directory: Path) -> None:

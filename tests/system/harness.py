@@ -362,6 +362,9 @@ class Server:
     workers: int
     multiproc_dir: Path | None
     plain: bool = False
+    # DJP_SYSTEM_NO_GAUGES: no worker-alive gauge, so readiness looks for each worker's
+    # counter file instead (written when the worker loads the project).
+    gauges: bool = True
     # Requests the harness itself sent (readiness checks and scrapes), all to /metrics.
     scrapes: int = 0
     # Readiness answers other than 200: each is a failed scrape a user would see too.
@@ -395,6 +398,14 @@ class Server:
     def live_worker_gauge_pids(self, scrape: Scrape) -> set[int]:
         return {int(pid) for pid in scrape.label_values(WORKER_ALIVE_METRIC, "pid")}
 
+    def pids_with_counter_files(self) -> set[int]:
+        assert self.multiproc_dir is not None
+        return {
+            int(path.name[len("counter_") : -len(".db")])
+            for path in self.multiproc_dir.glob("counter_*.db")
+            if path.name[len("counter_") : -len(".db")].isdigit()
+        }
+
     def wait_until_all_workers_serve(self, timeout: float = START_TIMEOUT) -> None:
         """Until every worker (multiprocess: each one's live gauge) is up and /metrics answers."""
         deadline = time.monotonic() + timeout
@@ -421,7 +432,10 @@ class Server:
                     if self.multiproc_dir is None:
                         return
                     pids = self.worker_pids()
-                    alive = self.live_worker_gauge_pids(Scrape(answer.body.decode()))
+                    if self.gauges:
+                        alive = self.live_worker_gauge_pids(Scrape(answer.body.decode()))
+                    else:
+                        alive = self.pids_with_counter_files() & set(pids)
                     if len(pids) == self.workers and alive == set(pids):
                         return
                     last = f"workers {pids}, live gauges {sorted(alive)}"
@@ -498,7 +512,8 @@ def start_server(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    server = Server(kind, port, process, log_path, workers, multiproc_dir, plain)
+    gauges = extra.get("DJP_SYSTEM_NO_GAUGES") != "1"
+    server = Server(kind, port, process, log_path, workers, multiproc_dir, plain, gauges)
     try:
         server.wait_until_all_workers_serve()
     except BaseException:

@@ -6,14 +6,16 @@ each with known values. Copies of it are then compacted and scraped by children 
 :mod:`tests.system.compaction_processes`, which are SIGKILLed:
 
 * before a chosen file-system step of the compaction (every kind of step: removing live
-  gauges, creating, writing, fsyncing and renaming the temporary archive, removing folded
-  files), so each crash state is reached for certain;
+  gauges, moving the files to fold aside, creating, writing, fsyncing and renaming the
+  temporary archive, removing folded files), so each crash state is reached for certain;
 * after a seeded random delay, so kills also land where nobody chose;
 * while scraping (after a random delay, or holding the shared lock).
 
 After every kill: the lock is free, a scrape in a new process (bounded in time: a lock left
 held would make it hang) shows exactly what was written, as does a scrape that was waiting
-for the killed compaction; a second compaction is killed at a random point too, and then one
+for the killed compaction; in a copy of what the kill left, new processes that get the
+dead pids (before any other compaction) count once, also after a compaction; a second
+compaction is killed at a random point too, and then one
 that completes leaves the exact totals, the archives, the ``all`` gauges and the live
 process's untouched files, and no temporary file.
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import random
@@ -39,11 +42,14 @@ from typing import Any, Final
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from django_prometheus.multiprocess_compaction import (
+    ARCHIVE_SUFFIX,
     LOCK_NAME,
+    STAGING_NAME,
     FileIdentity,
     folded_identities,
     parse_name,
@@ -308,6 +314,22 @@ class Lab:
     def out(self, directory: Path, what: str) -> Path:
         return directory.parent / f"{what}.json"
 
+    @functools.cached_property
+    def reused_key(self) -> str:
+        """prometheus_client's key of :data:`REUSED_SERIES` in a counter file."""
+        live_counter = str(self.template / f"counter_{self.written.live_pid}.db")
+        rows = MmapedDict.read_all_values_from_file(live_counter)  # type: ignore[no-untyped-call]
+        for key, *_ in rows:
+            # [metric, sample, {labels}, help] from 0.21 on; before: names and values apart.
+            _, name, *parts = json.loads(key)
+            if isinstance(parts[0], dict):
+                labels = tuple(sorted(parts[0].items()))
+            else:
+                labels = tuple(sorted(zip(parts[0], parts[1], strict=True)))
+            if (f"{name}_total", labels) == REUSED_SERIES or (name, labels) == REUSED_SERIES:
+                return str(key)
+        raise AssertionError(f"no key of {REUSED_SERIES} in {live_counter}")
+
     def scrape(self, directory: Path) -> Series:
         """A scrape in a new process, bounded in time."""
         out = self.out(directory, "scrape")
@@ -388,6 +410,8 @@ def stock_scrape(directory: Path) -> Series:
 
 def phase_of(step: str) -> str:
     kind, _, name = step.partition(" ")
+    if kind == "replace":
+        return "replace" if name.endswith(ARCHIVE_SUFFIX) else "move aside"
     if kind != "unlink":
         return kind
     if name.startswith("gauge_live"):
@@ -471,7 +495,45 @@ def kill_compaction(
         expected_series(written, dict.fromkeys(LIVE_MODES, seen)),
     )
     lab.assert_exact(directory)
+    check_reused_pids(lab, directory)
     return code
+
+
+# The series a new process under a reused pid counts on: (view v0, method GET).
+REUSED_SERIES: Final = ("killtest_requests_total", (("method", "GET"), ("view", "v0")))
+
+
+def check_reused_pids(lab: Lab, directory: Path) -> None:
+    """In a copy of ``directory`` as a kill left it, a new process gets each dead pid and
+    counts 1 on one series, as prometheus_client does (it opens ``counter_<pid>.db``, takes
+    the value found there and adds to it): every value counts once, and still after a
+    compaction that completes."""
+    copy = directory.parent / "reused"
+
+    def copy_file(source: str, target: str) -> None:
+        # Moved-aside files are known by their inode: link them (nothing writes them).
+        if STAGING_NAME in source:
+            os.link(source, target)
+        else:
+            shutil.copy2(source, target)
+
+    shutil.copytree(directory, copy, copy_function=copy_file)
+    try:
+        key = lab.reused_key
+        for pid in lab.written.dead_pids:
+            table = MmapedDict(str(copy / f"counter_{pid}.db"))  # type: ignore[no-untyped-call]
+            try:
+                value, timestamp = table.read_value(key)  # type: ignore[no-untyped-call]
+                table.write_value(key, value + 1, timestamp)  # type: ignore[no-untyped-call]
+            finally:
+                table.close()  # type: ignore[no-untyped-call]
+        expected = expected_series(lab.written, live_gauge_pids(copy))
+        expected[REUSED_SERIES] += len(lab.written.dead_pids)
+        assert lab.scrape(copy) == expected
+        assert lab.forker.run("compact", path=str(copy), pids=lab.written.dead_pids) == 0
+        assert lab.scrape(copy)[REUSED_SERIES] == expected[REUSED_SERIES]
+    finally:
+        shutil.rmtree(copy)
 
 
 def recover(lab: Lab, directory: Path, delay: float) -> dict[str, Any]:
@@ -503,7 +565,8 @@ def test_a_compaction_killed_before_any_of_its_steps_leaves_exact_totals(
         for number, step in enumerate(steps, start=1):
             by_phase.setdefault(phase_of(step), []).append(number)
         assert set(by_phase) == {
-            "drop live gauge", "mkstemp", "write", "fsync", "chmod", "replace", "remove folded file"
+            "drop live gauge", "move aside", "mkstemp", "write", "fsync", "chmod", "replace",
+            "remove folded file",
         }  # fmt: skip
         for numbers in by_phase.values():
             kills += [(one_by_one, number) for number in rng.sample(numbers, STEPS_PER_PHASE)]
@@ -525,7 +588,8 @@ def test_a_compaction_killed_before_any_of_its_steps_leaves_exact_totals(
                 # Folded into a renamed archive, not removed yet: the archive lists it, so
                 # scrapes skip it, and the next compaction removes it.
                 name = step.partition(" ")[2]
-                assert identity(directory, name) in folded_identities(str(directory))
+                moved = os.path.join(STAGING_NAME, name)
+                assert identity(directory, moved) in folded_identities(str(directory))
                 assert name in lab.complete(directory)["reports"][0]["finished"]
             else:
                 recover(lab, directory, rng.uniform(0, calibration.seconds[False]))
@@ -594,9 +658,13 @@ def crash_state(directory: Path, code: int, template: Path) -> str:
     names = os.listdir(directory)
     if temporary_files(directory):
         return "killed while writing an archive"
+    staging = directory / STAGING_NAME
+    moved = [os.path.join(STAGING_NAME, n) for n in os.listdir(staging)] if staging.exists() else []
     folded = folded_identities(str(directory))
-    if any(entry.name in names and identity(directory, entry.name) == entry for entry in folded):
+    if any(identity(directory, name) in folded for name in moved):
         return "killed between an archive's rename and the removals"
+    if moved:
+        return "killed with files moved aside, not in an archive yet"
     if any(name in ARCHIVES for name in names):
         return "killed between archives"
     if len([name for name in names if name.endswith(".db")]) < len(os.listdir(template)):

@@ -2,8 +2,14 @@
 compacts every exited worker, totals stay exact, the directory stays small and scrapes do
 not slow down as workers come and go.
 
-5,000 requests by default; ``DJP_SYSTEM_RECYCLING_REQUESTS`` changes it (a multiple of
-500). Each worker boots Django anew, so most of the time goes to the ~200 worker boots.
+prometheus_client keeps one file per type (and gauge mode) per process. With the families
+that are counters and histograms (the in-progress gauge switched off, no migration gauges)
+a live worker has exactly two files, and the first test holds the directory to two per
+live worker plus the archives over 5,000 requests (``DJP_SYSTEM_RECYCLING_REQUESTS``
+changes it; a multiple of 500). The second runs the default families with the migration
+gauges and a test-only ``liveall`` gauge: each live gauge mode adds one file per live
+worker, and an exited worker still leaves none. Each worker boots Django anew, so most of
+the time goes to the worker boots (about 40 per 1,000 requests).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from tests.system.traffic import Planned, assert_http_counts, build_plan, wsgi_m
 WORKERS = 4
 # Plans of 1,000 requests (wsgi_mix), sent in batches with a scrape point after each.
 REQUESTS = int(os.environ.get("DJP_SYSTEM_RECYCLING_REQUESTS", "5000"))
+REQUESTS_WITH_GAUGES = 1000
 BATCH_SIZE = 500
 # Scrape durations are measured at the client on a shared machine: each point is the
 # median of this many scrapes, so one scrape that waits for a compaction or a booting
@@ -31,13 +38,12 @@ SCRAPES_PER_POINT = 7
 # The load of other processes comes and goes; a directory that grew would keep every scrape
 # slow. So the last point is measured up to this many more times before the bound fails.
 LAST_POINT_RETRIES = 2
-# The files a worker of the system-test project writes (one per type and gauge mode, as
-# prometheus_client lays them out): the counters and histograms, the in-progress gauge
-# (livesum), the migration gauges (livemostrecent, read on a scrape) and the test project's
-# worker-alive gauge (liveall). None is an 'all' gauge, so an exited worker leaves nothing.
-LIVE_WORKER_PREFIXES = frozenset(
-    {"counter", "histogram", "gauge_livesum", "gauge_liveall", "gauge_livemostrecent"}
-)
+# What a worker writes without gauges, and what compaction folds it into.
+COUNTERS_AND_HISTOGRAMS = frozenset({"counter", "histogram"})
+# With the gauges: also the in-progress gauge (livesum), the migration gauges
+# (livemostrecent, read on a scrape) and the test project's worker-alive gauge (liveall).
+# None is an 'all' gauge, so an exited worker leaves nothing.
+WITH_GAUGES = COUNTERS_AND_HISTOGRAMS | {"gauge_livesum", "gauge_liveall", "gauge_livemostrecent"}
 ARCHIVES = frozenset({"counter_archive.db", "histogram_archive.db"})
 
 
@@ -60,9 +66,17 @@ def timed_scrape_point(server: Server, sent: list[Planned]) -> float:
     return statistics.median(durations)
 
 
-def test_recycled_workers_are_compacted_and_totals_stay_exact(
-    tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path, figures: Figures
+def recycle(
+    tmp_path_factory: pytest.TempPathFactory,
+    sqlite_template: Path,
+    figures: Figures,
+    requests: int,
+    env: dict[str, str],
+    prefixes: frozenset[str],
 ) -> None:
+    """Send ``requests`` through 4 recycling workers; check the totals at every point, the
+    scrape time of the last point against the first, and that the directory ends with the
+    archives and, per live worker, exactly one file of each of ``prefixes``."""
     started = time.monotonic()
     server = start_server(
         "gunicorn",
@@ -70,15 +84,15 @@ def test_recycled_workers_are_compacted_and_totals_stay_exact(
         sqlite_template,
         workers=WORKERS,
         multiprocess=True,
-        env={"DJP_SYSTEM_MIGRATIONS": "1"},
+        env=env,
         server_args=("--max-requests", "25", "--max-requests-jitter", "5"),
     )
     try:
         directory = server.multiproc_dir
         assert directory is not None
-        assert REQUESTS % BATCH_SIZE == 0
-        seeds = range(7, 7 + (REQUESTS + 999) // 1000)
-        plan = [item for seed in seeds for item in build_plan(wsgi_mix(), seed=seed)][:REQUESTS]
+        assert requests % BATCH_SIZE == 0
+        seeds = range(7, 7 + (requests + 999) // 1000)
+        plan = [item for seed in seeds for item in build_plan(wsgi_mix(), seed=seed)][:requests]
         prefixes_seen: set[str] = set()
         sent: list[Planned] = []
         medians: list[float] = []
@@ -111,7 +125,7 @@ def test_recycled_workers_are_compacted_and_totals_stay_exact(
             live = set(server.worker_pids())
             files = per_pid_files(directory)
             exited = {parsed.pid for parsed in files} - live
-            if not exited or time.monotonic() > deadline:
+            if (not exited and len(live) == WORKERS) or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
         names = sorted(path.name for path in directory.glob("*.db"))
@@ -119,13 +133,13 @@ def test_recycled_workers_are_compacted_and_totals_stay_exact(
         # live gauge.
         left = sorted(f"{p.prefix}_{p.pid}.db" for p in files if p.pid in exited)
         assert left == []
-        assert prefixes_seen == LIVE_WORKER_PREFIXES
-        assert {parsed.prefix for parsed in files} <= LIVE_WORKER_PREFIXES
+        assert prefixes_seen == prefixes
+        assert {parsed.prefix for parsed in files} <= prefixes
         assert {name for name in names if name.endswith(ARCHIVE_SUFFIX)} == ARCHIVES
-        # So the directory holds at most one file per type and gauge mode per live worker,
-        # and the archives.
-        assert len(names) <= len(LIVE_WORKER_PREFIXES) * WORKERS + len(ARCHIVES)
+        # At most one file per type and gauge mode per live worker, and the archives.
+        assert len(names) <= len(prefixes) * len(live) + len(ARCHIVES), names
         figures.add("requests", len(plan))
+        figures.add("live workers at the end", len(live))
         figures.add("seconds sending requests", requests_seconds)
         figures.add("seconds in all", time.monotonic() - started)
         figures.add("scrapes", server.scrapes)
@@ -138,3 +152,30 @@ def test_recycled_workers_are_compacted_and_totals_stay_exact(
         figures.add("live workers' files at the end", " ".join(sorted(p.prefix for p in files)))
     finally:
         server.stop()
+
+
+def test_recycled_workers_leave_two_files_per_live_worker_and_exact_totals(
+    tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path, figures: Figures
+) -> None:
+    # len(COUNTERS_AND_HISTOGRAMS) == 2: files <= 2 per live worker + the archives.
+    recycle(
+        tmp_path_factory,
+        sqlite_template,
+        figures,
+        REQUESTS,
+        {"DJP_SYSTEM_NO_GAUGES": "1"},
+        COUNTERS_AND_HISTOGRAMS,
+    )
+
+
+def test_live_gauges_add_one_file_per_mode_and_leave_with_their_worker(
+    tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path, figures: Figures
+) -> None:
+    recycle(
+        tmp_path_factory,
+        sqlite_template,
+        figures,
+        min(REQUESTS, REQUESTS_WITH_GAUGES),
+        {"DJP_SYSTEM_MIGRATIONS": "1"},
+        WITH_GAUGES,
+    )

@@ -6,6 +6,7 @@ file, and compactions."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -187,7 +188,7 @@ def test_generated_directories_render_prometheus_clients_bytes_across_scrapes(
     steps: list[tuple[str, object]],
 ) -> None:
     for old in directory.path.iterdir():
-        old.unlink()
+        shutil.rmtree(old) if old.is_dir() else old.unlink()
     directory.close_all()
     state.reset()
     registry = multiprocess_registry(str(directory.path))

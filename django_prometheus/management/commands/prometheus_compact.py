@@ -15,7 +15,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from django_prometheus.config import MULTIPROC_DIR_ENV, get_config
-from django_prometheus.multiprocess_compaction import compact_pids, pids_in
+from django_prometheus.multiprocess_compaction import compact_pids, has_unfinished, pids_in
 
 
 def process_exists(pid: int) -> bool:
@@ -53,10 +53,10 @@ class Command(BaseCommand):
         pids = sorted(
             pid for pid in pids_in(path) if pid != os.getpid() and not process_exists(pid)
         )
-        if not pids:
+        if not pids and not has_unfinished(path):
             self.stdout.write(f"No files of exited processes in {path}.")
             return
-        listed = ", ".join(str(pid) for pid in pids)
+        listed = ", ".join(str(pid) for pid in pids) or "none"
         if options["dry_run"]:
             self.stdout.write(f"Would compact the files of exited pids {listed} in {path}.")
             return

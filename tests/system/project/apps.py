@@ -11,7 +11,10 @@ class SystemProjectConfig(AppConfig):
     default_auto_field = "django.db.models.AutoField"
 
     def ready(self) -> None:
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        if (
+            os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+            and os.environ.get("DJP_SYSTEM_NO_GAUGES") != "1"
+        ):
             from tests.system.project.liveness import mark_worker_alive
 
             mark_worker_alive()

@@ -117,6 +117,12 @@ if os.environ.get("DJP_SYSTEM_MEMCACHED_PORT"):
 # choosing: servers whose tests count queries exactly leave them off.
 PROMETHEUS_EXPORT_MIGRATIONS = not PLAIN and os.environ.get("DJP_SYSTEM_MIGRATIONS") == "1"
 
+# No gauge at all (the in-progress gauge off, no migration or worker-alive gauges): each
+# process writes only its counter and histogram files.
+NO_GAUGES = os.environ.get("DJP_SYSTEM_NO_GAUGES") == "1"
+if NO_GAUGES:
+    PROMETHEUS_DISABLED_METRICS = ["django_http_requests_in_progress"]
+
 if os.environ.get("DJP_SYSTEM_EXPORT_PORTS"):
     PROMETHEUS_METRICS_EXPORT_PORT_RANGE = [
         int(port) for port in os.environ["DJP_SYSTEM_EXPORT_PORTS"].split(",")

@@ -12,9 +12,13 @@ if ! python=$(bash scripts/newest-python.sh); then
 fi
 # Passed through make to the shell, hence the inner quotes.
 pytest_args=""
+# DJP_PYTEST_MARKERS: a -m expression (CI leaves out the django_independent tests).
+if [ -n "${DJP_PYTEST_MARKERS:-}" ]; then
+  pytest_args="-m '$DJP_PYTEST_MARKERS'"
+fi
 if ! "$python" -c 'import sqlite3, sys; sys.exit(not hasattr(sqlite3.Connection, "enable_load_extension"))'; then
-  pytest_args="-k 'not spatialite'"
-  echo "django6: $python's sqlite3 cannot load extensions: the SpatiaLite tests are deselected ($pytest_args)"
+  pytest_args="$pytest_args -k 'not spatialite'"
+  echo "django6: $python's sqlite3 cannot load extensions: the SpatiaLite tests are deselected (-k 'not spatialite')"
 fi
 echo "django6: $("$python" --version) from $python"
 make test-suite VENV=.venv-django6 DJANGO=6 PYTHON="$python" PYTEST_ARGS="$pytest_args"

@@ -17,6 +17,12 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "service(name): the test needs a real server (postgresql, mysql, redis, memcached)",
     )
+    config.addinivalue_line(
+        "markers",
+        "django_independent: its outcome cannot depend on the Django line (it builds the "
+        "package, runs promtool or the demo's own venv, or only prometheus_client code): "
+        "CI runs it in the Django 5.2 leg and deselects it in the others",
+    )
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -538,6 +538,7 @@ def test_promtool_checks_the_rules(promtool: str) -> None:
     assert f"  SUCCESS: {sum(1 for _ in rules())} rules found" in result.stdout
 
 
+@pytest.mark.django_independent
 def test_promtool_runs_the_rule_unit_tests(promtool: str) -> None:
     result = run(promtool, "test", "rules", "rules_test.yml")
     assert result.returncode == 0, result.stdout + result.stderr

@@ -40,16 +40,19 @@ if ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
 fi
 wait_for redis redis-cli -h 127.0.0.1 ping
 
-memcached_up() { python3 - <<'PY'
-import socket
-with socket.create_connection(("127.0.0.1", 11211), timeout=1) as s:
+# The port of DJP_MEMCACHED_LOCATION (CI runs two suites side by side, each with its own).
+memcached_port=${DJP_MEMCACHED_LOCATION:-127.0.0.1:11211}
+memcached_port=${memcached_port##*:}
+memcached_up() { MEMCACHED_PORT=$memcached_port python3 - <<'PY'
+import os, socket
+with socket.create_connection(("127.0.0.1", int(os.environ["MEMCACHED_PORT"])), timeout=1) as s:
     s.sendall(b"version\r\n")
     assert s.recv(64).startswith(b"VERSION")
 PY
 }
 if ! memcached_up >/dev/null 2>&1; then
-  echo "services: starting memcached"
-  memcached -d -u "$(id -un)" -l 127.0.0.1 -p 11211 -m 64 || true
+  echo "services: starting memcached on port $memcached_port"
+  memcached -d -u "$(id -un)" -l 127.0.0.1 -p "$memcached_port" -m 64 || true
 fi
 wait_for memcached memcached_up
 

@@ -7,7 +7,6 @@ gunicorn/uwsgi worker shows the whole server.
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import logging
 import os
@@ -26,6 +25,7 @@ from django_prometheus.multiprocess_compaction import (
     CompactedCollector,
     CompactionReport,
     compact_dead,
+    remove_empty_staging,
 )
 
 __all__ = [
@@ -161,8 +161,7 @@ def clean_multiproc_dir(path: str | None = None) -> int:
         except FileNotFoundError:
             continue
         removed += 1
-    with contextlib.suppress(OSError):
-        os.rmdir(os.path.join(path, STAGING_NAME))  # only when empty
+    remove_empty_staging(path)
     if removed:
         logger.info("Removed %d stale metric files from %s", removed, path)
     return removed

@@ -57,6 +57,7 @@ __all__ = [
     "folded_identities",
     "has_unfinished",
     "pids_in",
+    "remove_empty_staging",
     "scrape_files",
     "shared_lock",
 ]
@@ -267,6 +268,12 @@ def _staged_names(directory: str) -> list[str]:
     return sorted(name for name in names if name.endswith(".db"))
 
 
+def remove_empty_staging(directory: str) -> None:
+    """Remove the moved-aside subdirectory unless something is left in it."""
+    with contextlib.suppress(OSError):
+        os.rmdir(os.path.join(directory, STAGING_NAME))
+
+
 def has_unfinished(directory: str) -> bool:
     """Whether an interrupted compaction left moved-aside files for the next one."""
     return bool(_staged_names(directory))
@@ -357,7 +364,7 @@ def _fold_prefix(
     for entry in entries:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(directory, entry.name))
-        done = report.finished if resumed or entry not in fresh else report.folded
+        done = report.finished if resumed or entry in listed else report.folded
         done.append(os.path.basename(entry.name))
 
 
@@ -414,8 +421,7 @@ def compact_pids(pids: Collection[int], path: str) -> CompactionReport:
         _fold_staged(path, report, resumed=True)
         if _stage(path, pids, report):
             _fold_staged(path, report, resumed=False)
-        with contextlib.suppress(OSError):
-            os.rmdir(os.path.join(path, STAGING_NAME))  # only when empty
+        remove_empty_staging(path)
     if report:
         logger.debug("Compacted multiprocess files of pids %s: %s", sorted(pids), report)
     return report

@@ -24,6 +24,8 @@ from typing import Final, Literal
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from django_prometheus.multiprocess_compaction import parse_name
+
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 SYSTEM_DIR: Final = Path(__file__).resolve().parent
 MANAGE_PY: Final = SYSTEM_DIR / "manage.py"
@@ -401,9 +403,9 @@ class Server:
     def pids_with_counter_files(self) -> set[int]:
         assert self.multiproc_dir is not None
         return {
-            int(path.name[len("counter_") : -len(".db")])
+            parsed.pid
             for path in self.multiproc_dir.glob("counter_*.db")
-            if path.name[len("counter_") : -len(".db")].isdigit()
+            if (parsed := parse_name(path.name)) is not None
         }
 
     def wait_until_all_workers_serve(self, timeout: float = START_TIMEOUT) -> None:

@@ -191,9 +191,15 @@ def _work(rounds: int, requests: int) -> dict[str, object]:
         for middleware in MIDDLEWARES.values():  # warm-up: imports, caches, children
             _time_wsgi(middleware, 200)
             loop.run_until_complete(_time_asgi(middleware, 200))
-        for _ in range(rounds):
-            for name, middleware in MIDDLEWARES.items():
+        for number in range(rounds):
+            # The two variants of a handler run back to back, first one then the other
+            # first, so that each round is a pair measured at one machine state.
+            order = list(MIDDLEWARES.items())
+            if number % 2:
+                order.reverse()
+            for name, middleware in order:
                 results["wsgi"].setdefault(name, []).extend(_time_wsgi(middleware, requests))
+            for name, middleware in order:
                 asgi = loop.run_until_complete(_time_asgi(middleware, requests))
                 results["asgi"].setdefault(name, []).extend(asgi)
     finally:
@@ -240,10 +246,32 @@ def _median_us(times: Iterable[int]) -> float:
     return statistics.median(times) / 1000
 
 
-def _report(ours: dict[str, Timings], upstream: dict[str, Timings]) -> list[str]:
+def _paired_fraction(variants: Timings, requests: int) -> float:
+    """What the middlewares add, as a fraction of the no-middleware time of the same round:
+    the median over rounds of median(instrumented) / median(none) - 1.
+
+    The two variants of a round ran back to back at one machine speed. This VM
+    switches between speeds about 1.5x apart every few seconds, which scales a
+    round's two times alike: the fraction does not move with it, where pooled
+    medians (and differences in µs) mix speeds in whatever proportion each
+    interpreter happened to meet. Both interpreters run the same Django on the same
+    Python, so their baselines are the same work and the fractions compare like the
+    costs added.
+    """
+    none, instrumented = variants["none"], variants["instrumented"]
+    fractions = [
+        statistics.median(instrumented[at : at + requests])
+        / statistics.median(none[at : at + requests])
+        - 1
+        for at in range(0, len(none), requests)
+    ]
+    return statistics.median(fractions)
+
+
+def _report(ours: dict[str, Timings], upstream: dict[str, Timings], requests: int) -> list[str]:
     header = (
         "handler  (a) none  (b) ours  (c) upstream  (a') none, upstream venv"
-        "  b-a µs  c-a' µs  (b-a)/(c-a')"
+        "  b-a µs  c-a' µs  (b-a)/(c-a')  per round: ours  upstream  ratio"
     )
     lines = [header]
     for handler in ("wsgi", "asgi"):
@@ -253,9 +281,13 @@ def _report(ours: dict[str, Timings], upstream: dict[str, Timings]) -> list[str]
         theirs = _median_us(upstream[handler]["instrumented"])
         ours_over, theirs_over = mine - base, theirs - base_up
         ratio = ours_over / theirs_over if theirs_over > 0 else float("nan")
+        paired_ours = _paired_fraction(ours[handler], requests)
+        paired_theirs = _paired_fraction(upstream[handler], requests)
+        paired = paired_ours / paired_theirs if paired_theirs > 0 else float("nan")
         lines.append(
             f"{handler:7}  {base:8.1f}  {mine:8.1f}  {theirs:12.1f}  {base_up:24.1f}"
             f"  {ours_over:6.1f}  {theirs_over:7.1f}  {ratio:12.2f}"
+            f"  {paired_ours:15.1%}  {paired_theirs:8.1%}  {paired:5.2f}"
         )
     return lines
 
@@ -289,7 +321,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{name}: {package}")
     total = args.passes * args.rounds * args.requests
     print(f"median per request, µs, of {total} requests per variant and handler")
-    for line in _report(ours, upstream):
+    for line in _report(ours, upstream, args.requests):
         print(line)
 
 

@@ -12,9 +12,9 @@ from django_prometheus.sinks.protocols import Exemplar, Transport
 from django_prometheus.sinks.recorders import (
     JointRecord,
     Record,
-    counter_child,
     histogram_child,
     joint_record,
+    locked_add,
 )
 
 if TYPE_CHECKING:
@@ -41,9 +41,10 @@ class PrometheusHttpSink:
     The families belong to the :class:`~django_prometheus.middleware.Metrics`
     instance (the upstream extension API hands them out). Each event with several
     series moves them through one joint recorder per label tuple, bound on first
-    use (``recorders.joint_record``): in-process, every value this sink moves jointly
-    shares the sink's lock, so an event costs one dictionary lookup and one lock
-    acquisition. Label values are bounded by the middleware (methods whitelisted,
+    use (``recorders.joint_record``), and a single-series event through
+    ``recorders.locked_add``: in-process, every value this sink moves shares the
+    sink's lock, so an event costs one dictionary lookup and one acquisition of the
+    same lock. Label values are bounded by the middleware (methods whitelisted,
     views and routes from the resolver). Two threads racing on a miss bind the same
     children from prometheus_client under the same lock, so the caches need no lock of
     their own. A family that is not made records nothing. Make it with
@@ -52,14 +53,14 @@ class PrometheusHttpSink:
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
-        self._lock = Lock()
-        self._requests_entered = counter_child(_family(metrics, "requests_total"))
-        self._unknown_latency_including_middlewares = counter_child(
-            _family(metrics, "requests_unknown_latency_before")
+        self._lock = lock = Lock()
+        self._requests_entered = locked_add(_family(metrics, "requests_total"), lock)
+        self._unknown_latency_including_middlewares = locked_add(
+            _family(metrics, "requests_unknown_latency_before"), lock
         )
-        self._ajax = counter_child(_family(metrics, "requests_ajax"))
-        self._streaming = counter_child(_family(metrics, "responses_streaming"))
-        self._unknown_latency = counter_child(_family(metrics, "requests_unknown_latency"))
+        self._ajax = locked_add(_family(metrics, "requests_ajax"), lock)
+        self._streaming = locked_add(_family(metrics, "responses_streaming"), lock)
+        self._unknown_latency = locked_add(_family(metrics, "requests_unknown_latency"), lock)
         self._families = {key: _family(metrics, key) for key in _LABELLED}
         self._response_left = self._joint(
             (_family(metrics, "responses_total"),), _family(metrics, "requests_latency_before")
@@ -93,7 +94,7 @@ class PrometheusHttpSink:
     def _bind(self, cache: dict[str, Record], key: str, value: str) -> Record:
         record = cache.get(value)
         if record is None:
-            record = cache[value] = counter_child(self._families[key], value)
+            record = cache[value] = locked_add(self._families[key], self._lock, value)
         return record
 
     def request_started(self, method: str) -> None:
@@ -154,16 +155,20 @@ class PrometheusHttpSink:
     def view_resolved(self, view: str, transport: Transport, method: str) -> None:
         record = self._resolved.get((view, transport, method))
         if record is None:
-            record = self._resolved[(view, transport, method)] = counter_child(
-                self._families["requests_by_view_transport_method"], view, transport, method
+            record = self._resolved[(view, transport, method)] = locked_add(
+                self._families["requests_by_view_transport_method"],
+                self._lock,
+                view,
+                transport,
+                method,
             )
         record(1)
 
     def request_routed(self, route: str, method: str) -> None:
         record = self._routed.get((route, method))
         if record is None:
-            record = self._routed[(route, method)] = counter_child(
-                _family(self.metrics, "requests_by_route_method"), route, method
+            record = self._routed[(route, method)] = locked_add(
+                _family(self.metrics, "requests_by_route_method"), self._lock, route, method
             )
         record(1)
 

@@ -38,6 +38,7 @@ __all__ = [
     "histogram_child",
     "histogram_observe",
     "joint_record",
+    "locked_add",
 ]
 
 Record: TypeAlias = Callable[[float], None]
@@ -92,6 +93,47 @@ def histogram_child(family: Histogram | None, *labels: str) -> Record:
     return histogram_observe(family.labels(*labels) if labels else family)
 
 
+def locked_add(family: Counter | Gauge | None, lock: Lock, *labels: str) -> Record:
+    """:func:`counter_child`, but the child's in-process value takes ``lock``.
+
+    For a sink whose other series already share ``lock`` (see :func:`joint_record`):
+    an event then touches one lock object, not one per series, and the add skips
+    ``inc``'s ``with`` block. Falls back to :func:`counter_child` for anything else
+    (multiprocess values keep their own locking).
+    """
+    if family is None:
+        return RECORD_NOTHING
+    child = family.labels(*labels) if labels else family
+    value = getattr(child, "_value", None)
+    if type(value) is not MutexValue:
+        return counter_inc(child)
+    _share_lock(value, lock)
+    acquire, release = lock.acquire, lock.release
+
+    def add(amount: float) -> None:
+        acquire()
+        try:
+            value._value += amount
+        finally:
+            release()
+
+    return add
+
+
+def _share_lock(value: MutexValue, lock: Lock) -> None:
+    """Make ``value`` take ``lock`` from now on.
+
+    Holding its old lock while switching means no ``inc`` is half done when the
+    switch happens; our sinks bind a child on its first use, before anyone else
+    moves it.
+    """
+    old: Lock = value._lock
+    if old is lock:
+        return
+    with old:
+        value._lock = lock
+
+
 def _bounds_and_buckets(child: Histogram) -> tuple[tuple[float, ...], tuple[object, ...]] | None:
     try:
         bounds = tuple(float(bound) for bound in child._upper_bounds)
@@ -141,7 +183,7 @@ def joint_record(
         if lock is None:
             return one_by_one
     for value in (*counted, *observed):
-        value._lock = lock  # type: ignore[union-attr]
+        _share_lock(value, lock)  # type: ignore[arg-type]
     values: tuple[MutexValue, ...] = tuple(value for value in counted if value is not None)
     buckets: tuple[MutexValue, ...] = () if found is None else found[1]  # type: ignore[assignment]
     bounds = () if found is None else found[0]

@@ -8,10 +8,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry, Counter, Histogram, values
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from django_prometheus.sinks.recorders import counter_inc, histogram_observe, joint_record
+from django_prometheus.sinks.recorders import (
+    RECORD_NOTHING,
+    counter_inc,
+    histogram_observe,
+    joint_record,
+    locked_add,
+)
 
 BUCKETS = (0.0, 1.0, 2.0, 4.0, 8.0, math.inf)
 AMOUNTS = [0, 0.0, 0.5, 1, 1.0, 1.5, 2, 3.99, 4, 8, 8.01, 1e9, math.inf]
@@ -192,3 +198,82 @@ def test_joint_records_with_a_none_amount_fall_back_in_multiprocess_mode(
     assert samples[("_c1_total", "")] == 2
     assert samples[("_h_count", "")] == 1
     assert samples[("_h_sum", "")] == 3.0
+
+
+def test_locked_adds_take_the_given_lock_and_move_what_inc_moves() -> None:
+    registry = CollectorRegistry()
+    lock = threading.Lock()
+    counter = Counter("la_c", "c", ["k"], registry=registry)
+    gauge = Gauge("la_g", "g", ["k"], registry=registry)
+    unlabelled = Counter("la_u", "u", registry=registry)
+    add_counter = locked_add(counter, lock, "v")
+    add_gauge = locked_add(gauge, lock, "v")
+    add_unlabelled = locked_add(unlabelled, lock)
+    assert counter.labels("v")._value._lock is lock
+    assert gauge.labels("v")._value._lock is lock
+    assert unlabelled._value._lock is lock
+    add_counter(1)
+    add_counter(2.5)
+    add_gauge(1)
+    add_gauge(1)
+    add_gauge(-1)
+    add_unlabelled(1)
+    assert registry.get_sample_value("la_c_total", {"k": "v"}) == 3.5
+    assert registry.get_sample_value("la_g", {"k": "v"}) == 1
+    assert registry.get_sample_value("la_u_total") == 1
+    assert locked_add(None, lock, "v") is RECORD_NOTHING
+
+
+def test_locked_adds_and_the_public_api_lose_nothing_across_threads() -> None:
+    registry = CollectorRegistry()
+    lock = threading.Lock()
+    counter = Counter("lt_c", "c", ["k"], registry=registry)
+    add = locked_add(counter, lock, "v")
+    public = counter.labels("v").inc  # another caller, through the value's (now shared) lock
+
+    def work() -> None:
+        for _ in range(2000):
+            add(1)
+            public(1)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert registry.get_sample_value("lt_c_total", {"k": "v"}) == 16000
+
+
+def test_the_lock_is_handed_over_only_once_no_inc_holds_the_old_one() -> None:
+    registry = CollectorRegistry()
+    counter = Counter("lh_c", "c", registry=registry)
+    old = counter._value._lock
+    new = threading.Lock()
+    old.acquire()  # an inc half done in another thread
+    handed = threading.Event()
+
+    def bind() -> None:
+        locked_add(counter, new)
+        handed.set()
+
+    binder = threading.Thread(target=bind)
+    binder.start()
+    assert not handed.wait(0.2), "the lock was switched while the old one was held"
+    assert counter._value._lock is old
+    old.release()
+    binder.join(5)
+    assert handed.is_set()
+    assert counter._value._lock is new
+
+
+def test_locked_adds_fall_back_in_multiprocess_mode(multiprocess: Path) -> None:
+    counter = Counter("lm_c", "c", ["k"], registry=CollectorRegistry())
+    lock = threading.Lock()
+    add = locked_add(counter, lock, "v")
+    add(1)
+    add(2)
+    assert type(counter.labels("v")._value).__name__ == "MmapedValue"
+    assert not hasattr(counter.labels("v")._value, "_lock")  # its module's lock, untouched
+    aggregated = CollectorRegistry()
+    MultiProcessCollector(aggregated, str(multiprocess))  # type: ignore[no-untyped-call]
+    assert aggregated.get_sample_value("lm_c_total", {"k": "v"}) == 3

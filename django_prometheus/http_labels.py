@@ -120,10 +120,13 @@ def charset_label(response: HttpResponseBase) -> str:
     explicit = response.__dict__.get("_charset")
     if explicit is not None:
         return str(explicit)
-    try:  # not headers.get: Mapping.get would add a call
-        content_type: str | None = response.headers["Content-Type"]
+    headers = response.headers
+    try:  # ResponseHeaders keeps (name, value) by lower-case name: no call through Mapping
+        content_type: str | None = headers._store["content-type"][1]
     except KeyError:
         content_type = None
+    except (AttributeError, TypeError, IndexError):  # headers replaced by something else
+        content_type = headers.get("Content-Type")
     charset = _charsets.get(content_type)
     if charset is None:
         charset = _charsets.remember(content_type, str(response.charset))

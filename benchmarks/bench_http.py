@@ -252,8 +252,8 @@ def _paired_fraction(variants: Timings, requests: int) -> float:
 
     The two variants of a round ran back to back at one machine speed. This VM
     switches between speeds about 1.5x apart every few seconds, which scales a
-    round's two times alike: the fraction does not move with it, where pooled
-    medians (and differences in µs) mix speeds in whatever proportion each
+    round's two times alike, so the fraction moves much less than pooled medians
+    (and differences in µs), which mix speeds in whatever proportion each
     interpreter happened to meet. Both interpreters run the same Django on the same
     Python, so their baselines are the same work and the fractions compare like the
     costs added.

@@ -32,7 +32,7 @@ BODIES: list[object] = [b"", b"body", "text \u00e9", b"x" * 70_000, 12345, memor
 
 
 class RecountedResponse(HttpResponse):
-    """A subclass whose content differs from its chunks: the shortcut must not apply."""
+    """A subclass whose content differs from its chunks: the size is its content's."""
 
     @property
     def content(self) -> bytes:

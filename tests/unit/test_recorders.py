@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -141,6 +141,21 @@ def test_joint_records_fall_back_in_multiprocess_mode(multiprocess: Path) -> Non
     assert _samples(aggregated, "fast") == _samples(aggregated, "slow")
 
 
+def _in_four_threads(*moves: Callable[[], None]) -> None:
+    """Four threads at once, each making every move 2,000 times in turn."""
+
+    def work() -> None:
+        for _ in range(2000):
+            for move in moves:
+                move()
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def test_joint_records_share_the_lock_so_threads_lose_nothing() -> None:
     registry = CollectorRegistry()
     counters, histogram = _joint_families(registry, "t")
@@ -148,16 +163,7 @@ def test_joint_records_share_the_lock_so_threads_lose_nothing() -> None:
     public = counters[1].inc  # another caller of a shared value, through its own lock
     assert {id(child._value._lock) for child in counters[:3]} == {id(counters[0]._value._lock)}
 
-    def work() -> None:
-        for _ in range(2000):
-            record(0.5)
-            public(1)
-
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _in_four_threads(lambda: record(0.5), lambda: public(1))
     samples = _samples(registry, "t")
     assert samples[("_c0_total", "")] == 8000
     assert samples[("_c1_total", "")] == 16000
@@ -231,20 +237,11 @@ def test_locked_adds_and_the_public_api_lose_nothing_across_threads() -> None:
     add = locked_add(counter, lock, "v")
     public = counter.labels("v").inc  # another caller, through the value's (now shared) lock
 
-    def work() -> None:
-        for _ in range(2000):
-            add(1)
-            public(1)
-
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _in_four_threads(lambda: add(1), lambda: public(1))
     assert registry.get_sample_value("lt_c_total", {"k": "v"}) == 16000
 
 
-def test_the_lock_is_handed_over_only_once_no_inc_holds_the_old_one() -> None:
+def test_the_lock_is_switched_only_when_no_inc_holds_the_old_one() -> None:
     registry = CollectorRegistry()
     counter = Counter("lh_c", "c", registry=registry)
     old = counter._value._lock
